@@ -1,0 +1,86 @@
+"""Fixtures: one migrated scratch database per run, one rolled-back transaction per test."""
+
+import pytest
+from alembic import command
+
+from ticketing import create_app
+from ticketing.cli import alembic_config
+from ticketing.config import Config
+
+from .dbutil import create_scratch_database, drop_database
+
+
+class TestConfig(Config):
+    __test__ = False  # a settings class, not a test case
+
+    TESTING = True
+
+    def __init__(self, database_url: str, **overrides) -> None:
+        super().__init__()
+        self.DATABASE_URL = database_url
+        self.MIGRATIONS_DATABASE_URL = None
+        self.ABLY_API_KEY = None
+        self.REALTIME_RELAY = "off"
+        self.LOG_FORMAT = "text"
+        for key, value in overrides.items():
+            setattr(self, key, value)
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    url = create_scratch_database()
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    app = create_app(TestConfig(database_url))
+    with app.app_context():
+        # Every run builds the schema through the real migrations and checks they match models.
+        command.upgrade(alembic_config(app), "head")
+        command.check(alembic_config(app))
+    yield app
+    app.extensions["db"].engine.dispose()
+
+
+@pytest.fixture
+def connection(app):
+    """A connection whose outer transaction is rolled back after the test."""
+    state = app.extensions["db"]
+    with state.engine.connect() as connection:
+        transaction = connection.begin()
+        state.bind(connection)
+        yield connection
+        transaction.rollback()
+        state.unbind()
+
+
+@pytest.fixture
+def client(app, connection):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_agent(client):
+    counter = iter(range(1, 1_000_000))
+
+    def make(**overrides):
+        number = next(counter)
+        body = {"name": f"Agent {number}", "email": f"agent{number}@example.com", **overrides}
+        response = client.post("/api/agents", json=body)
+        assert response.status_code == 201, response.json
+        return response.json["data"]
+
+    return make
+
+
+@pytest.fixture
+def make_ticket(client):
+    def make(**overrides):
+        body = {"title": "Printer on fire", "description": "Smoke everywhere", **overrides}
+        response = client.post("/api/tickets", json=body)
+        assert response.status_code == 201, response.json
+        return response.json["data"]
+
+    return make

@@ -1,0 +1,98 @@
+"""Every failure answers in the error envelope with the right status, never HTML."""
+
+import logging
+import socket
+import time
+
+import pytest
+
+from ticketing import create_app
+
+from .conftest import TestConfig
+
+
+def assert_envelope(response, status: int) -> dict:
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    body = response.json
+    assert body["status"] is False
+    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["errors"], dict)
+    return body
+
+
+def test_malformed_json_is_400(client):
+    response = client.post("/api/tickets", data='{"title": "x",',
+                           content_type="application/json")
+    body = assert_envelope(response, 400)
+    assert body == {"status": False, "message": "Malformed JSON body",
+                    "errors": {"body": ["Invalid JSON body."]}}
+
+
+def test_json_that_is_not_an_object_is_422(client):
+    response = client.post("/api/tickets", json=["title"])
+    assert_envelope(response, 422)
+
+
+def test_unknown_route_is_404(client):
+    body = assert_envelope(client.get("/api/nothing-here"), 404)
+    assert body["message"] == "Resource not found"
+
+
+def test_wrong_method_is_405(client):
+    body = assert_envelope(client.put("/api/tickets"), 405)
+    assert body["message"] == "Method not allowed"
+
+
+def test_body_over_the_limit_is_413(client):
+    response = client.post("/api/tickets", data="x" * (1024 * 1024 + 1),
+                           content_type="application/json")
+    body = assert_envelope(response, 413)
+    assert "1048576" in body["message"]
+
+
+@pytest.fixture
+def fresh_app(database_url):
+    def make(**overrides):
+        return create_app(TestConfig(database_url, **overrides))
+
+    return make
+
+
+def test_unexpected_exception_is_500_without_details(fresh_app, caplog):
+    app = fresh_app()
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    with caplog.at_level(logging.ERROR):
+        response = app.test_client().get("/boom")
+    body = assert_envelope(response, 500)
+    assert body == {"status": False, "message": "Internal server error", "errors": {}}
+    assert "secret internals" not in response.get_data(as_text=True)
+    assert "secret internals" in caplog.text
+
+
+def test_database_refusing_connections_is_503(fresh_app):
+    app = fresh_app(DATABASE_URL="postgresql+psycopg2://postgres@127.0.0.1:9/nowhere")
+    response = app.test_client().get("/api/tickets")
+    body = assert_envelope(response, 503)
+    assert body["message"] == "Database unavailable, try again shortly"
+    assert response.headers["Retry-After"] == "5"
+
+
+def test_database_that_never_answers_is_503_quickly(fresh_app):
+    """A server that accepts TCP but never speaks must not hang the request."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        app = fresh_app(DATABASE_URL=f"postgresql+psycopg2://postgres@127.0.0.1:{port}/x",
+                        DB_CONNECT_TIMEOUT=1)
+        started = time.monotonic()
+        response = app.test_client().post("/api/agents", json={"name": "a",
+                                                               "email": "a@example.com"})
+        elapsed = time.monotonic() - started
+    assert_envelope(response, 503)
+    assert elapsed < 5

@@ -1,0 +1,63 @@
+"""/agents: the people who work tickets."""
+
+from flask import url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..db import db
+from ..schemas.agent import AgentCreateSchema, AgentQuerySchema, AgentSchema, AgentUpdateSchema
+from ..schemas.common import MessageEnvelopeSchema, envelope
+from ..services import agents as service
+from .common import documents_errors, ok, page
+
+blp = Blueprint("agents", __name__, url_prefix="/agents", description="Support agents")
+
+
+@blp.route("")
+class Agents(MethodView):
+    @blp.arguments(AgentQuerySchema, location="query", unknown="raise")
+    @blp.response(200, envelope(AgentSchema, "Agent"))
+    @documents_errors(blp, 503)
+    def get(self, args):
+        """List agents"""
+        records, pagination = service.list_agents(db.session, args)
+        return page("Agents have been fetched.", records, pagination)
+
+    @blp.arguments(AgentCreateSchema)
+    @blp.response(201, envelope(AgentSchema))
+    @documents_errors(blp, 400, 409, 413, 503)
+    def post(self, data):
+        """Create an agent"""
+        agent = service.create_agent(db.session, data)
+        db.session.commit()
+        location = url_for("agents.AgentById", agent_id=agent.id, _external=True)
+        return ok("Agent has been created.", agent), {"Location": location}
+
+
+@blp.route("/<agent_id>")
+class AgentById(MethodView):
+    @blp.response(200, envelope(AgentSchema))
+    @documents_errors(blp, 404, 503)
+    def get(self, agent_id):
+        """Get an agent"""
+        return ok("Agent has been fetched.", service.get_agent(db.session, agent_id))
+
+    @blp.arguments(AgentUpdateSchema)
+    @blp.response(200, envelope(AgentSchema))
+    @documents_errors(blp, 400, 404, 409, 413, 503)
+    def patch(self, values, agent_id):
+        """Update an agent"""
+        agent, _changes = service.update_agent(db.session, agent_id, values)
+        db.session.commit()
+        return ok("Agent has been updated.", agent)
+
+    @blp.response(200, MessageEnvelopeSchema)
+    @documents_errors(blp, 404, 503)
+    def delete(self, agent_id):
+        """Delete an agent
+
+        The agent's tickets stay, unassigned.
+        """
+        service.delete_agent(db.session, agent_id)
+        db.session.commit()
+        return ok("Agent has been deleted.")

@@ -1,0 +1,71 @@
+"""/tickets: create, list, read, update and delete support tickets."""
+
+from flask import url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..db import db
+from ..schemas.common import MessageEnvelopeSchema, envelope
+from ..schemas.ticket import (
+    TicketCreateSchema,
+    TicketQuerySchema,
+    TicketSchema,
+    TicketUpdateSchema,
+)
+from ..services import tickets as service
+from .common import documents_errors, ok, page
+
+blp = Blueprint("tickets", __name__, url_prefix="/tickets", description="Support tickets")
+
+
+@blp.route("")
+class Tickets(MethodView):
+    @blp.arguments(TicketQuerySchema, location="query", unknown="raise")
+    @blp.response(200, envelope(TicketSchema, "Ticket"))
+    @documents_errors(blp, 503)
+    def get(self, args):
+        """List tickets
+
+        Filter, search, sort and paginate (page numbers or cursors).
+        """
+        records, pagination = service.list_tickets(db.session, args)
+        return page("Tickets have been fetched.", records, pagination)
+
+    @blp.arguments(TicketCreateSchema)
+    @blp.response(201, envelope(TicketSchema))
+    @documents_errors(blp, 400, 413, 503)
+    def post(self, data):
+        """Create a ticket"""
+        ticket = service.create_ticket(db.session, data)
+        db.session.commit()
+        location = url_for("tickets.TicketById", ticket_id=ticket.id, _external=True)
+        return ok("Ticket has been created.", ticket), {"Location": location}
+
+
+@blp.route("/<ticket_id>")
+class TicketById(MethodView):
+    @blp.response(200, envelope(TicketSchema))
+    @documents_errors(blp, 404, 503)
+    def get(self, ticket_id):
+        """Get a ticket"""
+        return ok("Ticket has been fetched.", service.get_ticket(db.session, ticket_id))
+
+    @blp.arguments(TicketUpdateSchema)
+    @blp.response(200, envelope(TicketSchema))
+    @documents_errors(blp, 400, 404, 413, 503)
+    def patch(self, values, ticket_id):
+        """Update a ticket
+
+        Send any of title, description, status, priority, assigned_to; null unassigns.
+        """
+        ticket, _changes = service.update_ticket(db.session, ticket_id, values)
+        db.session.commit()
+        return ok("Ticket has been updated.", ticket)
+
+    @blp.response(200, MessageEnvelopeSchema)
+    @documents_errors(blp, 404, 503)
+    def delete(self, ticket_id):
+        """Delete a ticket"""
+        service.delete_ticket(db.session, ticket_id)
+        db.session.commit()
+        return ok("Ticket has been deleted.")

@@ -1,0 +1,24 @@
+"""Application factory: config -> db -> api -> blueprints -> cli."""
+
+from flask import Flask
+
+from .api import init_api
+from .api.docs import SETTINGS as DOCS_SETTINGS
+from .cli import register_cli
+from .config import Config
+from .db import db
+from .errors import register_error_handlers
+
+
+def create_app(config: Config | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_object(config or Config())
+    app.config.from_mapping(DOCS_SETTINGS)
+    app.json.sort_keys = False
+    app.url_map.strict_slashes = False
+
+    db.init_app(app)
+    register_error_handlers(app)
+    init_api(app)
+    register_cli(app)
+    return app

@@ -1,0 +1,73 @@
+"""`flask db ...`: a thin wrapper over alembic.command, using the app's database URL."""
+
+from pathlib import Path
+
+import click
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+ROOT = Path(__file__).resolve().parent.parent
+
+db_cli = AppGroup("db", help="Database migrations (Alembic).")
+
+
+def alembic_config(app: Flask | None = None) -> AlembicConfig:
+    """Alembic settings from alembic.ini, pointed at the app's migration URL."""
+    app = app or current_app
+    config = AlembicConfig(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    url = app.config.get("MIGRATIONS_DATABASE_URL") or app.config["DATABASE_URL"]
+    # Passed as an attribute: alembic.ini values go through configparser, which mangles "%".
+    config.attributes["url"] = url
+    config.attributes["engine_config"] = app.config
+    return config
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+@click.option("--sql", is_flag=True, help="Print the SQL instead of running it.")
+def upgrade(revision: str, sql: bool) -> None:
+    """Upgrade the database to REVISION (default: head)."""
+    command.upgrade(alembic_config(), revision, sql=sql)
+
+
+@db_cli.command("downgrade")
+@click.argument("revision", default="-1")
+@click.option("--sql", is_flag=True, help="Print the SQL instead of running it.")
+def downgrade(revision: str, sql: bool) -> None:
+    """Downgrade the database to REVISION (default: one step back; `base` for empty)."""
+    command.downgrade(alembic_config(), revision, sql=sql)
+
+
+@db_cli.command("current")
+@click.option("-v", "--verbose", is_flag=True)
+def current(verbose: bool) -> None:
+    """Show the revision the database is at."""
+    command.current(alembic_config(), verbose=verbose)
+
+
+@db_cli.command("history")
+@click.option("-v", "--verbose", is_flag=True)
+def history(verbose: bool) -> None:
+    """List the migrations."""
+    command.history(alembic_config(), verbose=verbose)
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True)
+@click.option("--autogenerate", is_flag=True, help="Compare the models with the database.")
+def revision(message: str, autogenerate: bool) -> None:
+    """Create a new migration."""
+    command.revision(alembic_config(), message=message, autogenerate=autogenerate)
+
+
+@db_cli.command("check")
+def check() -> None:
+    """Fail when the models and the migrations have drifted apart."""
+    command.check(alembic_config())
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(db_cli)

@@ -1,0 +1,81 @@
+"""Configuration read from the environment; tests subclass Config."""
+
+import os
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_int(name: str, default: int) -> int:
+    value = env_str(name)
+    return int(value) if value is not None else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_str(name)
+    return float(value) if value is not None else default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env_str(name)
+    if value is None:
+        return default
+    return value.lower() in {"1", "true", "yes", "on"}
+
+
+def normalize_database_url(url: str | None) -> str | None:
+    """Accept the `postgres://` and `postgresql://` forms Supabase and Heroku hand out."""
+    if not url:
+        return None
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    """Settings of one app instance, read from the environment when instantiated."""
+
+    TESTING = False
+
+    def __init__(self) -> None:
+        self.DATABASE_URL = normalize_database_url(env_str("DATABASE_URL"))
+        self.MIGRATIONS_DATABASE_URL = normalize_database_url(env_str("MIGRATIONS_DATABASE_URL"))
+        self.DB_POOL_SIZE = env_int("DB_POOL_SIZE", 5)
+        self.DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 5)
+        self.DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 5.0)
+        self.DB_POOL_RECYCLE = env_int("DB_POOL_RECYCLE", 1800)
+        self.DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 3)
+        self.DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 15000)
+        self.DB_POOLER_MODE = env_str("DB_POOLER_MODE", "session")
+
+        self.API_PREFIX = (env_str("API_PREFIX", "api") or "").strip("/")
+        self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.PROXY_HOPS = env_int("PROXY_HOPS", 1)
+        self.LOG_LEVEL = (env_str("LOG_LEVEL", "INFO") or "INFO").upper()
+        self.LOG_FORMAT = env_str("LOG_FORMAT", "json")
+        self.DEBUG = env_bool("DEBUG", False)
+
+        self.ABLY_API_KEY = env_str("ABLY_API_KEY")
+        self.ABLY_CHANNEL = env_str("ABLY_CHANNEL", "tickets-updates")
+        self.ABLY_AGENTS_CHANNEL = env_str("ABLY_AGENTS_CHANNEL", "agents-updates")
+        self.ABLY_ENDPOINT = env_str("ABLY_ENDPOINT")
+        self.ABLY_PORT = env_int("ABLY_PORT", 0) or None
+        self.ABLY_TLS = env_bool("ABLY_TLS", True)
+        self.ABLY_TIMEOUT = env_float("ABLY_TIMEOUT", 5.0)
+        self.ABLY_TOKEN_TTL = env_int("ABLY_TOKEN_TTL", 3600)
+        self.REALTIME_RELAY = env_str("REALTIME_RELAY", "thread")
+        self.REALTIME_POLL_INTERVAL = env_float("REALTIME_POLL_INTERVAL", 1.0)
+        self.REALTIME_BATCH_SIZE = env_int("REALTIME_BATCH_SIZE", 100)
+        self.REALTIME_MAX_BACKOFF = env_float("REALTIME_MAX_BACKOFF", 30.0)
+        self.READY_MAX_PENDING_EVENTS = env_int("READY_MAX_PENDING_EVENTS", 1000)
+
+        # flask-smorest / OpenAPI
+        self.API_TITLE = "Ticketing API"
+        self.API_VERSION = "1.0.0"
+        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_URL_PREFIX = "/"
+        self.OPENAPI_JSON_PATH = "openapi.json"
+        self.JSON_SORT_KEYS = False

@@ -1,0 +1,119 @@
+"""Declarative base, engine and the per-request session."""
+
+from flask import Flask, current_app, g
+from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+# Stable constraint names, so migrations can refer to them (Alembic "Naming Constraints").
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def engine_options(config) -> dict:
+    """Pool and libpq settings; see README "Connecting to Supabase" for the reasoning."""
+    connect_args = {
+        "connect_timeout": config["DB_CONNECT_TIMEOUT"],
+        "application_name": "ticketing",
+        # TCP keepalives notice a database that vanished without closing the socket.
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
+    if config["DB_POOLER_MODE"] != "transaction":
+        timeout = config["DB_STATEMENT_TIMEOUT_MS"]
+        connect_args["options"] = f"-c statement_timeout={timeout}"
+    return {
+        "pool_size": config["DB_POOL_SIZE"],
+        "max_overflow": config["DB_MAX_OVERFLOW"],
+        "pool_timeout": config["DB_POOL_TIMEOUT"],
+        "pool_recycle": config["DB_POOL_RECYCLE"],
+        "pool_pre_ping": True,
+        "connect_args": connect_args,
+    }
+
+
+def make_engine(config, url: str | None = None) -> Engine:
+    """Build the engine for `url` (the app's DATABASE_URL by default); connects lazily."""
+    engine = create_engine(url or config["DATABASE_URL"], **engine_options(config))
+    if config["DB_POOLER_MODE"] == "transaction":
+        _set_statement_timeout_per_transaction(engine, config["DB_STATEMENT_TIMEOUT_MS"])
+    return engine
+
+
+def _set_statement_timeout_per_transaction(engine: Engine, timeout_ms: int) -> None:
+    """A transaction pooler drops session settings, so apply the timeout inside each transaction."""
+
+    @event.listens_for(engine, "begin")
+    def _set_timeout(connection: Connection) -> None:
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+
+
+class DatabaseState:
+    """One app's engine and session factory."""
+
+    def __init__(self, config) -> None:
+        # create_engine opens no connection, so nothing is shared across gunicorn's fork.
+        self.engine = make_engine(config)
+        self.unbind()
+
+    def bind(self, connection: Connection) -> None:
+        """Run every session inside `connection`'s transaction (tests roll it back)."""
+        self.sessionmaker = sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+
+    def unbind(self) -> None:
+        """Give every session its own pooled connection (the normal mode)."""
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    def new_session(self) -> Session:
+        return self.sessionmaker()
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+
+class Database:
+    """Flask extension: the current app's engine and one lazily opened session per app context."""
+
+    def init_app(self, app: Flask) -> DatabaseState:
+        if not app.config.get("DATABASE_URL"):
+            raise RuntimeError("DATABASE_URL is not set")
+        state = app.extensions["db"] = DatabaseState(app.config)
+        app.teardown_appcontext(self._close_session)
+        return state
+
+    @property
+    def state(self) -> DatabaseState:
+        return current_app.extensions["db"]
+
+    @property
+    def engine(self) -> Engine:
+        return self.state.engine
+
+    @property
+    def session(self) -> Session:
+        if "db_session" not in g:
+            g.db_session = self.state.new_session()
+        return g.db_session
+
+    @staticmethod
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+db = Database()

@@ -1,0 +1,118 @@
+"""Sorting and the two pagination styles: page numbers, and keyset cursors.
+
+A cursor names the sort it belongs to and the (sort value, id) of the last record returned;
+the next page is the rows after that pair in index order, so page 10,000 costs what page 1 does.
+"""
+
+import base64
+import binascii
+import enum
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, bindparam, func, select, tuple_
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from .errors import Unprocessable
+
+
+@dataclass(frozen=True)
+class Sort:
+    key: str  # as given in the query string, e.g. "-created_at"
+    column: ColumnElement
+    id_column: ColumnElement
+
+    @property
+    def descending(self) -> bool:
+        return self.key.startswith("-")
+
+    @property
+    def attribute(self) -> str:
+        return self.key.lstrip("-")
+
+    def order_by(self) -> tuple:
+        if self.descending:
+            return self.column.desc(), self.id_column.desc()
+        return self.column.asc(), self.id_column.asc()
+
+    def after(self, value: Any, last_id: uuid.UUID) -> ColumnElement:
+        """Rows strictly after (value, last_id) in this sort's order."""
+        row = tuple_(self.column, self.id_column)
+        anchor = tuple_(bindparam(None, value, type_=self.column.type),
+                        bindparam(None, last_id, type_=self.id_column.type))
+        return row < anchor if self.descending else row > anchor
+
+
+def make_sort(model, key: str) -> Sort:
+    return Sort(key, getattr(model, key.lstrip("-")), model.id)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def encode_cursor(sort: Sort, record: Any) -> str:
+    payload = {"s": sort.key, "v": _plain(getattr(record, sort.attribute)), "i": str(record.id)}
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _invalid_cursor(reason: str) -> Unprocessable:
+    return Unprocessable("Invalid cursor", {"cursor": [reason]})
+
+
+def _typed_value(sort: Sort, value: Any) -> Any:
+    python_type = sort.column.type.python_type
+    if python_type is datetime:
+        return datetime.fromisoformat(value)
+    return python_type(value)
+
+
+def decode_cursor(sort: Sort, cursor: str) -> tuple[Any, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+        if payload["s"] != sort.key:
+            raise _invalid_cursor("This cursor belongs to another sort order.")
+        return _typed_value(sort, payload["v"]), uuid.UUID(payload["i"])
+    except (binascii.Error, ValueError, KeyError, TypeError) as error:
+        raise _invalid_cursor("Not a cursor returned by this API.") from error
+
+
+def paginate(session: Session, stmt: Select, sort: Sort, args: dict) -> tuple[list, dict]:
+    """Run `stmt` for one page chosen by `args` (page/per_page or cursor/per_page)."""
+    if "cursor" in args:
+        return _cursor_page(session, stmt, sort, args["cursor"], args["per_page"])
+    return _numbered_page(session, stmt, sort, args.get("page", 1), args["per_page"])
+
+
+def _cursor_page(session, stmt, sort, cursor, per_page):
+    value, last_id = decode_cursor(sort, cursor)
+    page_stmt = stmt.where(sort.after(value, last_id)).order_by(*sort.order_by())
+    rows = session.scalars(page_stmt.limit(per_page + 1)).all()
+    records = rows[:per_page]
+    next_cursor = encode_cursor(sort, records[-1]) if len(rows) > per_page else None
+    return records, {"per_page": per_page, "next_cursor": next_cursor}
+
+
+def _numbered_page(session, stmt, sort, page, per_page):
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    page_stmt = stmt.order_by(*sort.order_by()).limit(per_page).offset((page - 1) * per_page)
+    records = session.scalars(page_stmt).all()
+    more = records and page * per_page < total
+    return records, {
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "total_pages": math.ceil(total / per_page),
+        "next_cursor": encode_cursor(sort, records[-1]) if more else None,
+    }

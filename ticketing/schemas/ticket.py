@@ -1,0 +1,95 @@
+"""Ticket input, output and query schemas."""
+
+from datetime import UTC
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from webargs.fields import DelimitedList
+
+from ..models import TicketPriority, TicketStatus
+from .common import (
+    NonEmptyUpdateMixin,
+    PageQuerySchema,
+    StrictSchema,
+    TrimmedString,
+    sort_field,
+)
+
+TICKET_SORTS = ("created_at", "updated_at", "priority", "status", "title")
+
+
+class TicketSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    title = fields.String()
+    description = fields.String()
+    status = fields.Enum(TicketStatus, by_value=True)
+    priority = fields.Enum(TicketPriority, by_value=True)
+    assigned_to = fields.UUID(allow_none=True)
+    version = fields.Integer(metadata={"description": "Grows by one with every change"})
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+def _title_field(**kwargs) -> TrimmedString:
+    return TrimmedString(validate=validate.Length(min=1, max=200),
+                         metadata={"example": "Issue with login"}, **kwargs)
+
+
+def _description_field(**kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=20_000),
+                         metadata={"example": "User unable to log in to the platform"}, **kwargs)
+
+
+def _assigned_to_field() -> fields.UUID:
+    return fields.UUID(allow_none=True,
+                       metadata={"description": "Id of an existing agent; null unassigns"})
+
+
+class TicketCreateSchema(StrictSchema):
+    title = _title_field(required=True)
+    description = _description_field(required=True)
+    status = fields.Enum(TicketStatus, by_value=True, load_default=TicketStatus.OPEN)
+    priority = fields.Enum(TicketPriority, by_value=True, load_default=TicketPriority.LOW)
+    assigned_to = _assigned_to_field()
+
+
+class TicketUpdateSchema(NonEmptyUpdateMixin, StrictSchema):
+    title = _title_field()
+    description = _description_field()
+    status = fields.Enum(TicketStatus, by_value=True)
+    priority = fields.Enum(TicketPriority, by_value=True)
+    assigned_to = _assigned_to_field()
+
+
+class AssigneeField(fields.String):
+    """An agent id, or `none` for unassigned tickets (returned as None)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if value.lower() == "none":
+            return None
+        return fields.UUID()._deserialize(value, attr, data, **kwargs)
+
+
+def _enum_list(enum_cls) -> DelimitedList:
+    choices = ", ".join(member.value for member in enum_cls)
+    return DelimitedList(fields.Enum(enum_cls, by_value=True), validate=validate.Length(min=1),
+                         metadata={"description": f"One or more of {choices}, comma-separated"})
+
+
+class TicketQuerySchema(PageQuerySchema):
+    status = _enum_list(TicketStatus)
+    priority = _enum_list(TicketPriority)
+    assigned_to = AssigneeField(metadata={"description": "An agent id, or `none` for unassigned"})
+    q = TrimmedString(validate=validate.Length(min=1, max=200),
+                      metadata={"description": "Full-text search in title and description"})
+    created_after = fields.AwareDateTime(
+        default_timezone=UTC, metadata={"description": "ISO 8601; UTC when no offset; inclusive"})
+    created_before = fields.AwareDateTime(
+        default_timezone=UTC, metadata={"description": "ISO 8601; UTC when no offset; exclusive"})
+    sort = sort_field(TICKET_SORTS)
+
+    @validates_schema
+    def dates_in_order(self, data, **kwargs):
+        after, before = data.get("created_after"), data.get("created_before")
+        if after and before and after >= before:
+            raise ValidationError("Must be later than created_after.", "created_before")

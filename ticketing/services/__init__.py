@@ -1,0 +1,1 @@
+"""Domain operations: take a session, change models, flush; never commit."""

@@ -1,0 +1,57 @@
+"""Agent operations."""
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..models import Agent, Ticket
+from ..pagination import make_sort, paginate
+from .common import apply_changes, flush, get_or_404
+
+NOT_FOUND = "Agent not found"
+
+
+def get_agent(session: Session, agent_id, *, lock: bool = False) -> Agent:
+    return get_or_404(session, Agent, agent_id, NOT_FOUND, lock=lock)
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_agents(session: Session, args: dict) -> tuple[list[Agent], dict]:
+    stmt = select(Agent)
+    if args.get("q"):
+        pattern = _like_pattern(args["q"])
+        stmt = stmt.where(or_(Agent.name.ilike(pattern), Agent.email.ilike(pattern)))
+    return paginate(session, stmt, make_sort(Agent, args["sort"]), args)
+
+
+def create_agent(session: Session, data: dict) -> Agent:
+    agent = Agent(**data)
+    session.add(agent)
+    flush(session)
+    return agent
+
+
+def update_agent(session: Session, agent_id, values: dict) -> tuple[Agent, dict]:
+    agent = get_agent(session, agent_id, lock=True)
+    changes = apply_changes(agent, values)
+    if changes:
+        flush(session)
+    return agent, changes
+
+
+def unassign_tickets(session: Session, agent: Agent) -> list[tuple[Ticket, dict]]:
+    """Unassign the agent's tickets one by one, so each change is versioned and visible."""
+    owned = select(Ticket).where(Ticket.assigned_to == agent.id).order_by(Ticket.id)
+    tickets = session.scalars(owned.with_for_update()).all()
+    return [(ticket, apply_changes(ticket, {"assigned_to": None})) for ticket in tickets]
+
+
+def delete_agent(session: Session, agent_id) -> tuple[Agent, list[tuple[Ticket, dict]]]:
+    agent = get_agent(session, agent_id, lock=True)
+    unassigned = unassign_tickets(session, agent)
+    session.delete(agent)
+    flush(session)
+    return agent, unassigned

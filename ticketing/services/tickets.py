@@ -1,0 +1,59 @@
+"""Ticket operations."""
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from ..models import Ticket
+from ..pagination import make_sort, paginate
+from .common import apply_changes, flush, get_or_404
+
+NOT_FOUND = "Ticket not found"
+
+
+def get_ticket(session: Session, ticket_id, *, lock: bool = False) -> Ticket:
+    return get_or_404(session, Ticket, ticket_id, NOT_FOUND, lock=lock)
+
+
+def filtered_tickets(args: dict) -> Select:
+    stmt = select(Ticket)
+    if args.get("status"):
+        stmt = stmt.where(Ticket.status.in_(args["status"]))
+    if args.get("priority"):
+        stmt = stmt.where(Ticket.priority.in_(args["priority"]))
+    if "assigned_to" in args:
+        stmt = stmt.where(Ticket.assigned_to.is_not_distinct_from(args["assigned_to"]))
+    if args.get("q"):
+        query = func.websearch_to_tsquery("english", args["q"])
+        stmt = stmt.where(Ticket.search_vector.bool_op("@@")(query))
+    if args.get("created_after"):
+        stmt = stmt.where(Ticket.created_at >= args["created_after"])
+    if args.get("created_before"):
+        stmt = stmt.where(Ticket.created_at < args["created_before"])
+    return stmt
+
+
+def list_tickets(session: Session, args: dict) -> tuple[list[Ticket], dict]:
+    return paginate(session, filtered_tickets(args), make_sort(Ticket, args["sort"]), args)
+
+
+def create_ticket(session: Session, data: dict) -> Ticket:
+    ticket = Ticket(**data)
+    session.add(ticket)
+    flush(session)
+    return ticket
+
+
+def update_ticket(session: Session, ticket_id, values: dict) -> tuple[Ticket, dict]:
+    """Apply `values`; the row lock orders concurrent updates of one ticket."""
+    ticket = get_ticket(session, ticket_id, lock=True)
+    changes = apply_changes(ticket, values)
+    if changes:
+        flush(session)
+    return ticket, changes
+
+
+def delete_ticket(session: Session, ticket_id) -> Ticket:
+    ticket = get_ticket(session, ticket_id, lock=True)
+    session.delete(ticket)
+    flush(session)
+    return ticket
