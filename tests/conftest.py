@@ -84,3 +84,45 @@ def make_ticket(client):
         return response.json["data"]
 
     return make
+
+
+@pytest.fixture
+def fake_ably():
+    from .fakeably import FakeAbly
+
+    with FakeAbly() as server:
+        yield server
+
+
+def ably_settings(server, **overrides) -> dict:
+    """Point the app's Ably client at the local server (token auth over plain HTTP)."""
+    return {"ABLY_API_KEY": server.key, "ABLY_ENDPOINT": "127.0.0.1", "ABLY_PORT": server.port,
+            "ABLY_TLS": False, "ABLY_TIMEOUT": 1.0, "REALTIME_POLL_INTERVAL": 0.05,
+            "REALTIME_MAX_BACKOFF": 0.2, **overrides}
+
+
+def empty_tables(database_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE events, tickets, agents RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def committing_app(app, database_url):
+    """Make apps whose requests really commit (for realtime); tables are emptied afterwards."""
+    made = []
+
+    def make(**overrides):
+        new_app = create_app(TestConfig(database_url, **overrides))
+        made.append(new_app)
+        return new_app
+
+    yield make
+    for made_app in made:
+        made_app.extensions["realtime"].stop()
+        made_app.extensions["realtime"].publisher.close()
+        made_app.extensions["db"].engine.dispose()
+    empty_tables(database_url)

@@ -332,6 +332,7 @@ class FakeAbly:
             self._messages: dict[str, list[dict]] = {}
             self._seen_ids: dict[str, dict[str, str]] = {}
             self._publish_requests = 0
+            self._duplicates = 0
             self._token_requests: list[dict] = []
             self._request_log: list[tuple[str, str, int]] = []
 
@@ -354,6 +355,12 @@ class FakeAbly:
     def publish_requests(self) -> int:
         with self._cond:
             return self._publish_requests
+
+    @property
+    def duplicates(self) -> int:
+        """Messages received again under an id already accepted (and not recorded twice)."""
+        with self._cond:
+            return self._duplicates
 
     @property
     def token_requests(self) -> list[dict]:
@@ -554,6 +561,8 @@ class FakeAbly:
                 if message_id not in seen:  # idempotent publishing: ack, don't record twice
                     stored.append(self._stamp(message, message_id))
                     seen[message_id] = stored[-1]["serial"]
+                else:
+                    self._duplicates += 1
                 serials.append(seen[message_id])
             self._cond.notify_all()
         return serials

@@ -1,4 +1,4 @@
-"""Application factory: config -> db -> api -> blueprints -> cli."""
+"""Application factory: config -> db -> realtime -> api -> blueprints -> cli."""
 
 from flask import Flask
 
@@ -8,6 +8,7 @@ from .cli import register_cli
 from .config import Config
 from .db import db
 from .errors import register_error_handlers
+from .realtime import realtime
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -18,6 +19,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.url_map.strict_slashes = False
 
     db.init_app(app)
+    realtime.init_app(app)
     register_error_handlers(app)
     init_api(app)
     register_cli(app)

@@ -17,11 +17,11 @@ class Api(flask_smorest.Api):
 
 def init_api(app: Flask) -> Api:
     """Make the app's Api (one per app: an Api holds that app's OpenAPI spec)."""
-    from . import agents, docs, tickets
+    from . import agents, docs, events, tickets
 
     api = Api(app, spec_kwargs={"info": {"description": docs.DESCRIPTION}})
     prefix = "/" + app.config["API_PREFIX"] if app.config["API_PREFIX"] else ""
-    for module in (tickets, agents):
+    for module in (tickets, agents, events):
         api.register_blueprint(module.blp, url_prefix=prefix + module.blp.url_prefix)
     docs.register(app)
     return api

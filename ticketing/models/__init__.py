@@ -1,6 +1,7 @@
 """All models, imported so that Base.metadata knows every table."""
 
 from .agent import Agent
+from .event import Event
 from .ticket import Ticket, TicketPriority, TicketStatus
 
-__all__ = ["Agent", "Ticket", "TicketPriority", "TicketStatus"]
+__all__ = ["Agent", "Event", "Ticket", "TicketPriority", "TicketStatus"]

@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Agent, Ticket
 from ..pagination import make_sort, paginate
+from ..realtime.outbox import record
 from .common import apply_changes, flush, get_or_404
 
 NOT_FOUND = "Agent not found"
@@ -31,6 +32,7 @@ def create_agent(session: Session, data: dict) -> Agent:
     agent = Agent(**data)
     session.add(agent)
     flush(session)
+    record(session, "created", "agent", agent)
     return agent
 
 
@@ -39,14 +41,19 @@ def update_agent(session: Session, agent_id, values: dict) -> tuple[Agent, dict]
     changes = apply_changes(agent, values)
     if changes:
         flush(session)
+        record(session, "updated", "agent", agent, changes)
     return agent, changes
 
 
 def unassign_tickets(session: Session, agent: Agent) -> list[tuple[Ticket, dict]]:
-    """Unassign the agent's tickets one by one, so each change is versioned and visible."""
+    """Unassign the agent's tickets one by one, each change versioned and announced."""
     owned = select(Ticket).where(Ticket.assigned_to == agent.id).order_by(Ticket.id)
     tickets = session.scalars(owned.with_for_update()).all()
-    return [(ticket, apply_changes(ticket, {"assigned_to": None})) for ticket in tickets]
+    unassigned = [(ticket, apply_changes(ticket, {"assigned_to": None})) for ticket in tickets]
+    flush(session)
+    for ticket, changes in unassigned:
+        record(session, "updated", "ticket", ticket, changes)
+    return unassigned
 
 
 def delete_agent(session: Session, agent_id) -> tuple[Agent, list[tuple[Ticket, dict]]]:
@@ -54,4 +61,5 @@ def delete_agent(session: Session, agent_id) -> tuple[Agent, list[tuple[Ticket, 
     unassigned = unassign_tickets(session, agent)
     session.delete(agent)
     flush(session)
+    record(session, "deleted", "agent", agent)
     return agent, unassigned

@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Ticket
 from ..pagination import make_sort, paginate
+from ..realtime.outbox import record
 from .common import apply_changes, flush, get_or_404
 
 NOT_FOUND = "Ticket not found"
@@ -40,6 +41,7 @@ def create_ticket(session: Session, data: dict) -> Ticket:
     ticket = Ticket(**data)
     session.add(ticket)
     flush(session)
+    record(session, "created", "ticket", ticket)
     return ticket
 
 
@@ -49,6 +51,7 @@ def update_ticket(session: Session, ticket_id, values: dict) -> tuple[Ticket, di
     changes = apply_changes(ticket, values)
     if changes:
         flush(session)
+        record(session, "updated", "ticket", ticket, changes)
     return ticket, changes
 
 
@@ -56,4 +59,5 @@ def delete_ticket(session: Session, ticket_id) -> Ticket:
     ticket = get_ticket(session, ticket_id, lock=True)
     session.delete(ticket)
     flush(session)
+    record(session, "deleted", "ticket", ticket)
     return ticket

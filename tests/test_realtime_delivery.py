@@ -1,0 +1,159 @@
+"""Delivery guarantees: Ably outages, relays that die, several relays at once."""
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from ticketing.realtime.publisher import make_publisher
+from ticketing.realtime.relay import Relay
+
+from .conftest import ably_settings
+
+TICKETS = "tickets-updates"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_burst(client, tickets: int, updates: int) -> int:
+    """Create `tickets` tickets and update each `updates` times; return the events made."""
+    ids = [client.post("/api/tickets", json={"title": f"t{n}", "description": "d"}).json[
+        "data"]["id"] for n in range(tickets)]
+    for round_number in range(updates):
+        for ticket_id in ids:
+            response = client.patch(f"/api/tickets/{ticket_id}",
+                                    json={"title": f"round {round_number}"})
+            assert response.status_code == 200
+    return tickets * (updates + 1)
+
+
+def assert_exactly_once_in_order(messages: list[dict], expected: int) -> None:
+    assert len(messages) == expected
+    assert len({m["id"] for m in messages}) == expected
+    versions = defaultdict(list)
+    for message in messages:
+        versions[message["data"]["ticketId"]].append(message["data"]["version"])
+    for seen in versions.values():
+        assert seen == list(range(1, len(seen) + 1))
+
+
+def break_ably(server, how: str) -> None:
+    if how == "5xx":
+        server.fail_with(503)
+    elif how == "hang":
+        server.hang(30)
+    else:
+        server.refuse()
+
+
+def mend_ably(server, how: str) -> None:
+    if how == "refuse":
+        server.start()
+    else:
+        server.recover()
+
+
+@pytest.mark.parametrize("how", ["5xx", "hang", "refuse"])
+def test_outage_during_burst_then_backlog_drains(committing_app, fake_ably, how):
+    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="thread", ABLY_TIMEOUT=0.3))
+    client = app.test_client()
+    break_ably(fake_ably, how)
+    expected = write_burst(client, tickets=4, updates=5)  # every write answered 200/201
+    time.sleep(0.5)
+    assert fake_ably.published(TICKETS) == []
+    status = client.application.extensions["realtime"].relay.stats
+    assert status.failures >= 1 and status.last_error
+    mend_ably(fake_ably, how)
+    messages = fake_ably.wait_for(TICKETS, expected, timeout=15)
+    assert_exactly_once_in_order(messages, expected)
+    assert fake_ably.duplicates == 0
+
+
+def flask_env(database_url: str, server, **extra) -> dict:
+    settings = ably_settings(server)
+    env = {**os.environ, "FLASK_APP": "ticketing:create_app", "DATABASE_URL": database_url,
+           "REALTIME_RELAY": "off", "LOG_FORMAT": "text", **extra}
+    env.update({key: str(value) for key, value in settings.items()})
+    env["ABLY_TLS"] = "false"
+    return env
+
+
+def start_relay_process(env: dict) -> subprocess.Popen:
+    flask = str(Path(sys.executable).with_name("flask"))
+    return subprocess.Popen([flask, "realtime", "relay"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_relay_killed_between_commit_and_publish_delivers_later(
+        committing_app, fake_ably, database_url):
+    client = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off")).test_client()
+    expected = write_burst(client, tickets=3, updates=2)
+    assert fake_ably.published(TICKETS) == []  # committed, nobody has published yet
+
+    fake_ably.hang(30)  # the first relay gets stuck inside its publish request...
+    env = flask_env(database_url, fake_ably, ABLY_TIMEOUT="20")
+    first = start_relay_process(env)
+    deadline = time.monotonic() + 10
+    while fake_ably.publish_requests == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.kill()  # ...and dies there, without marking anything
+    first.wait(10)
+    fake_ably.recover()
+
+    second = start_relay_process(env)
+    try:
+        messages = fake_ably.wait_for(TICKETS, expected, timeout=15)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        output = second.communicate(timeout=10)[0]
+    assert second.returncode == 0, output
+    assert_exactly_once_in_order(messages, expected)
+
+
+class TimedPublisher:
+    """Wraps a publisher and notes when each publish request ran."""
+
+    def __init__(self, inner, intervals: list) -> None:
+        self.inner, self.intervals = inner, intervals
+
+    def publish(self, channel, messages):
+        started = time.monotonic()
+        try:
+            self.inner.publish(channel, messages)
+        finally:
+            self.intervals.append((started, time.monotonic()))
+
+
+def test_two_relays_at_once_publish_nothing_twice(committing_app, fake_ably):
+    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off",
+                                         REALTIME_BATCH_SIZE=10))
+    expected = write_burst(app.test_client(), tickets=10, updates=9)
+    fake_ably.delay(0.02)
+    engine = app.extensions["db"].engine
+    stop = threading.Event()
+    intervals: list[tuple[float, float]] = []
+    relays = [Relay(engine, TimedPublisher(make_publisher(app.config), intervals),
+                    app.extensions["realtime"].channels, batch_size=10, poll_interval=0.01)
+              for _ in range(2)]
+    threads = [threading.Thread(target=relay.run, args=(stop, threading.Event()))
+               for relay in relays]
+    for thread in threads:
+        thread.start()
+    try:
+        messages = fake_ably.wait_for(TICKETS, expected, timeout=30)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert_exactly_once_in_order(messages, expected)
+    assert fake_ably.duplicates == 0
+    assert sum(relay.stats.published for relay in relays) == expected
+    intervals.sort()
+    for (_, earlier_end), (later_start, _) in itertools.pairwise(intervals):
+        assert later_start >= earlier_end  # never two publish requests at the same time

@@ -1,0 +1,134 @@
+"""Events recorded with each change and published to Ably after commit."""
+
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from ticketing.models import Event
+from ticketing.services import tickets as ticket_service
+
+from .conftest import ably_settings
+
+TICKETS, AGENTS = "tickets-updates", "agents-updates"
+
+
+@pytest.fixture
+def live(committing_app, fake_ably):
+    """An app publishing through its relay thread to the local Ably server."""
+    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="thread"))
+    return app.test_client()
+
+
+def test_ticket_lifecycle_events_and_payload(live, fake_ably):
+    agent = live.post("/api/agents", json={"name": "Ada", "email": "ada@example.com"}).json["data"]
+    ticket = live.post("/api/tickets", json={"title": "Printer", "description": "On fire",
+                                             "priority": "high"}).json["data"]
+    path = f"/api/tickets/{ticket['id']}"
+    live.patch(path, json={"status": "in_progress", "assigned_to": agent["id"]})
+    live.patch(path, json={"status": "in_progress"})  # changes nothing: no event
+    updated = live.patch(path, json={"priority": "urgent"}).json["data"]
+    live.delete(path)
+
+    messages = fake_ably.wait_for(TICKETS, 4)
+    assert [m["name"] for m in messages] == ["ticket_created", "ticket_updated",
+                                             "ticket_updated", "ticket_deleted"]
+    created, assigned, reprioritised, deleted = (m["data"] for m in messages)
+    assert created["ticketId"] == ticket["id"] and created["status"] == "open"
+    assert created["ticket"] == ticket
+    assert created["changes"] == {} and created["status_changed"] is False
+    assert assigned["changes"] == {"status": {"from": "open", "to": "in_progress"},
+                                   "assigned_to": {"from": None, "to": agent["id"]}}
+    assert assigned["status_changed"] is True and assigned["previous_status"] == "open"
+    assert reprioritised["status_changed"] is False
+    assert reprioritised["previous_status"] is None
+    assert reprioritised["ticket"] == updated
+    assert deleted["ticket"] == updated  # the ticket as it was before the delete
+    assert [d["version"] for d in (created, assigned, reprioritised, deleted)] == [1, 2, 3, 4]
+    for message in messages:
+        assert message["id"] == message["data"]["event_id"]
+        uuid.UUID(message["data"]["event_id"])
+        assert message["data"]["event"] == message["name"]
+        assert message["data"]["occurred_at"].endswith("+00:00")
+    assert fake_ably.published(AGENTS)[0]["name"] == "agent_created"
+
+
+def test_agent_events_and_unassigned_tickets(live, fake_ably):
+    agent = live.post("/api/agents", json={"name": "Ada", "email": "ada@example.com"}).json["data"]
+    owned = [live.post("/api/tickets", json={"title": f"t{i}", "description": "d",
+                                             "assigned_to": agent["id"]}).json["data"]
+             for i in range(2)]
+    live.patch(f"/api/agents/{agent['id']}", json={"name": "Ada L."})
+    live.delete(f"/api/agents/{agent['id']}")
+
+    agent_messages = fake_ably.wait_for(AGENTS, 3)
+    assert [m["name"] for m in agent_messages] == ["agent_created", "agent_updated",
+                                                   "agent_deleted"]
+    assert agent_messages[1]["data"]["changes"] == {"name": {"from": "Ada", "to": "Ada L."}}
+    assert agent_messages[2]["data"]["agentId"] == agent["id"]
+    assert agent_messages[2]["data"]["version"] == 3
+    ticket_messages = fake_ably.wait_for(TICKETS, 4)[2:]
+    assert {m["data"]["ticketId"] for m in ticket_messages} == {t["id"] for t in owned}
+    for message in ticket_messages:
+        assert message["name"] == "ticket_updated"
+        assert message["data"]["changes"] == {"assigned_to": {"from": agent["id"], "to": None}}
+        assert message["data"]["version"] == 2
+
+
+def test_failed_write_records_and_publishes_nothing(live, fake_ably, committing_app):
+    live.post("/api/agents", json={"name": "Ada", "email": "ada@example.com"})
+    response = live.post("/api/agents", json={"name": "Other", "email": "ADA@example.com"})
+    assert response.status_code == 409
+    fake_ably.wait_for(AGENTS, 1)
+    app = committing_app()
+    with app.app_context():
+        session = app.extensions["db"].new_session()
+        assert session.scalar(select(func.count()).select_from(Event)) == 1
+        session.close()
+
+
+def test_rolled_back_transaction_publishes_nothing(committing_app, fake_ably):
+    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="thread"))
+    state = app.extensions["realtime"]
+    with app.app_context():
+        session = app.extensions["db"].new_session()
+        ticket_service.create_ticket(session, {"title": "t", "description": "d"})
+        assert session.scalar(select(func.count()).select_from(Event)) == 1
+        session.rollback()
+        assert session.scalar(select(func.count()).select_from(Event)) == 0
+        session.close()
+    state.relay.drain()
+    assert fake_ably.published(TICKETS) == []
+    assert fake_ably.publish_requests == 0
+
+
+def test_without_ably_key_events_are_recorded_and_logged(committing_app, caplog):
+    app = committing_app(REALTIME_RELAY="off")
+    client = app.test_client()
+    ticket = client.post("/api/tickets", json={"title": "t", "description": "d"}).json["data"]
+    with caplog.at_level("INFO", logger="ticketing.realtime.publisher"):
+        app.extensions["realtime"].relay.drain()
+    assert "ticket_created" in caplog.text and "no ABLY_API_KEY" in caplog.text
+    feed = client.get("/api/events").json["data"]["records"]
+    assert [event["ticketId"] for event in feed] == [ticket["id"]]
+
+
+def test_ticket_history_oldest_first_and_after_delete(committing_app):
+    client = committing_app().test_client()
+    ticket = client.post("/api/tickets", json={"title": "t", "description": "d"}).json["data"]
+    path = f"/api/tickets/{ticket['id']}"
+    for status in ("in_progress", "resolved", "closed"):
+        client.patch(path, json={"status": status})
+    client.delete(path)
+    response = client.get(f"{path}/events")
+    assert response.status_code == 200
+    events = response.json["data"]["records"]
+    assert [e["event"] for e in events] == ["ticket_created"] + ["ticket_updated"] * 3 + [
+        "ticket_deleted"]
+    assert [e["version"] for e in events] == [1, 2, 3, 4, 5]
+    page = client.get(f"{path}/events?after_version=2&limit=2").json["data"]
+    assert [e["version"] for e in page["records"]] == [3, 4]
+    assert page["pagination"]["next_cursor"] == "4"
+    assert client.get("/api/tickets/nope/events").status_code == 404
+    missing = client.get(f"/api/tickets/{uuid.uuid4()}/events")
+    assert missing.status_code == 404 and missing.json["message"] == "Ticket not found"

@@ -1,0 +1,87 @@
+"""The realtime extension: event outbox, publisher to Ably, relay."""
+
+import logging
+import os
+import threading
+
+from flask import Flask
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from .outbox import WAKE_KEY
+from .publisher import make_publisher
+from .relay import Relay
+
+log = logging.getLogger(__name__)
+
+
+class RealtimeState:
+    """One app's publisher and relay, plus the relay thread of this process."""
+
+    def __init__(self, app: Flask) -> None:
+        config = app.config
+        self.mode = config["REALTIME_RELAY"]
+        self.channels = {"ticket": config["ABLY_CHANNEL"], "agent": config["ABLY_AGENTS_CHANNEL"]}
+        self.publisher = make_publisher(config)
+        self.relay = Relay(app.extensions["db"].engine, self.publisher, self.channels,
+                           batch_size=config["REALTIME_BATCH_SIZE"],
+                           poll_interval=config["REALTIME_POLL_INTERVAL"],
+                           max_backoff=config["REALTIME_MAX_BACKOFF"])
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def wake(self) -> None:
+        """Ask the relay to publish now (called after a commit that recorded events)."""
+        if self.mode == "thread":
+            self.start()
+            self._wake.set()
+
+    def start(self) -> None:
+        """Start this process's relay thread (again, after a fork)."""
+        if self.mode != "thread":
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+                return
+            self._stop.clear()
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self.relay.run, args=(self._stop, self._wake),
+                                            name="realtime-relay", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def _wake_after_commit(session: Session) -> None:
+    # Runs inside the commit: no SQL here, and a SAVEPOINT release is not the real commit.
+    if session.in_nested_transaction():
+        return
+    wake = session.info.pop(WAKE_KEY, None)
+    if wake is not None:
+        wake()
+
+
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(WAKE_KEY, None)
+
+
+class Realtime:
+    def init_app(self, app: Flask) -> RealtimeState:
+        state = app.extensions["realtime"] = RealtimeState(app)
+        if not sa_event.contains(Session, "after_commit", _wake_after_commit):
+            sa_event.listen(Session, "after_commit", _wake_after_commit)
+            sa_event.listen(Session, "after_soft_rollback", lambda s, _t: _forget_after_rollback(s))
+        from .cli import realtime_cli
+
+        app.cli.add_command(realtime_cli)
+        return state
+
+
+realtime = Realtime()

@@ -1,0 +1,82 @@
+"""Record events in the transaction that makes the change (a transactional outbox)."""
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy.orm import Session
+
+from ..models import Event
+from ..schemas.agent import AgentSchema
+from ..schemas.ticket import TicketSchema
+
+SNAPSHOTS = {"ticket": TicketSchema(), "agent": AgentSchema()}
+WAKE_KEY = "realtime_wake"
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _ticket_fields(ticket, changes: dict) -> dict:
+    """What the reference API sent (ticketId, status) plus the status change, if any."""
+    status_change = changes.get("status")
+    return {
+        "ticketId": str(ticket.id),
+        "status": jsonable(ticket.status),
+        "status_changed": status_change is not None,
+        "previous_status": jsonable(status_change["from"]) if status_change else None,
+    }
+
+
+def _payload(resource_type: str, resource, changes: dict) -> dict:
+    payload = {f"{resource_type}Id": str(resource.id)}
+    if resource_type == "ticket":
+        payload.update(_ticket_fields(resource, changes))
+    payload[resource_type] = SNAPSHOTS[resource_type].dump(resource)
+    payload["changes"] = jsonable(changes)
+    return payload
+
+
+def record(session: Session, action: str, resource_type: str, resource,
+           changes: dict | None = None) -> Event:
+    """Add the `<resource_type>_<action>` event describing `resource` as it is now.
+
+    Call after the change is flushed, so that the resource's row lock (taken by the
+    UPDATE or DELETE) orders this event after every earlier event of the same resource.
+    """
+    version = resource.version + 1 if action == "deleted" else resource.version
+    event = Event(name=f"{resource_type}_{action}", resource_type=resource_type,
+                  resource_id=resource.id, version=version,
+                  payload=_payload(resource_type, resource, changes or {}))
+    session.add(event)
+    _wake_relay_after_commit(session)
+    return event
+
+
+def _wake_relay_after_commit(session: Session) -> None:
+    if has_app_context() and "realtime" in current_app.extensions:
+        session.info[WAKE_KEY] = current_app.extensions["realtime"].wake
+
+
+def message_data(event: Event) -> dict:
+    """The event as subscribers and the feed see it."""
+    return {
+        "event_id": str(event.event_id),
+        "event": event.name,
+        "occurred_at": event.occurred_at.isoformat(),
+        "version": event.version,
+        **event.payload,
+    }
