@@ -1,17 +1,79 @@
-"""Gunicorn settings for `make run` and production (see README "Deployment")."""
+"""Gunicorn settings for `make run` and production (see README "Deployment").
+
+Every value can be overridden from the environment, so one file serves a laptop and a server.
+"""
 
 import multiprocessing
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 port = os.environ.get("PORT", "8000")
 bind = os.environ.get("BIND", f"127.0.0.1:{port}")
+# Sync workers: each holds at most one database connection per request; scale with processes.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# A request slower than this is killed and its worker replaced (statement_timeout is lower).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On SIGTERM (and on SIGHUP's worker rotation) in-flight requests get this long to finish.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+# Longer than nginx's upstream keepalive_timeout would close idle sockets under nginx's feet.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-# The app is built in each worker after the fork, so no connection is shared across processes.
+# Recycle workers now and then so a slow leak cannot grow without bound.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
+# The app is built in each worker after the fork: no database connection or relay thread is
+# ever shared between processes.
 preload_app = False
-accesslog = None
+proc_name = "ticketing"
+# gunicorn's control socket has one default path per user, which several servers on one
+# machine would fight over; it is opt-in here.
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+
+# The app writes one JSON line per request (with the request id); gunicorn's own access log
+# is off unless GUNICORN_ACCESS_LOG names a file or "-", and then it carries the id as well.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+access_log_format = (
+    '{"ts":"%(t)s","client":"%(h)s","request":"%(r)s","status":%(s)s,'
+    '"bytes":%(B)s,"duration_us":%(D)s,"request_id":"%({x-request-id}o)s"}'
+)
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+if os.environ.get("LOG_FORMAT", "json") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "ticketing.observability.logs.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stderr"}},
+        # The app adds its own root handler (with request ids) in each worker.
+        "root": {"handlers": [], "level": loglevel.upper()},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(),
+                               "propagate": False},
+            "gunicorn.access": {"handlers": ["stderr"] if accesslog else [], "level": "INFO",
+                                "propagate": False},
+        },
+    }
+
+# Prometheus multiprocess mode: workers write samples here, /metrics sums them.
+metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+                   or Path(tempfile.gettempdir()) / f"ticketing-metrics-{port}")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+# It must exist before anything imports the app (the JSON log formatter above does).
+metrics_dir.mkdir(parents=True, exist_ok=True)
+
+
+def on_starting(server):
+    """Start every server with empty metrics (stale files would be summed in)."""
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from ticketing import models  # noqa: F401  (registers every table on Base.metadata)
-from ticketing.config import Config
+from ticketing.config import Config, normalize_database_url
 from ticketing.db import Base
 
 config = context.config
@@ -20,13 +20,12 @@ if config.config_file_name and not logging.getLogger().handlers:
 def database_url() -> str:
     """The URL `flask db` passed in, else MIGRATIONS_DATABASE_URL or DATABASE_URL."""
     url = config.attributes.get("url")
-    if url:
-        return url
-    settings = Config()
-    url = settings.MIGRATIONS_DATABASE_URL or settings.DATABASE_URL
+    if not url:
+        settings = Config()
+        url = settings.MIGRATIONS_DATABASE_URL or settings.DATABASE_URL
     if not url:
         raise SystemExit("Set DATABASE_URL (or MIGRATIONS_DATABASE_URL) to run migrations.")
-    return url
+    return normalize_database_url(url)
 
 
 def configure(connection) -> None:

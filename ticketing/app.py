@@ -1,4 +1,4 @@
-"""Application factory: config -> db -> realtime -> api -> blueprints -> cli."""
+"""Application factory: config -> db -> realtime -> observability -> api -> cli."""
 
 from flask import Flask
 
@@ -8,6 +8,7 @@ from .cli import register_cli
 from .config import Config
 from .db import db
 from .errors import register_error_handlers
+from .observability import init_observability
 from .realtime import realtime
 
 
@@ -20,6 +21,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     db.init_app(app)
     realtime.init_app(app)
+    init_observability(app)
     register_error_handlers(app)
     init_api(app)
     register_cli(app)

@@ -5,6 +5,8 @@ from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from .config import normalize_database_url
+
 # Stable constraint names, so migrations can refer to them (Alembic "Naming Constraints").
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -45,7 +47,8 @@ def engine_options(config) -> dict:
 
 def make_engine(config, url: str | None = None) -> Engine:
     """Build the engine for `url` (the app's DATABASE_URL by default); connects lazily."""
-    engine = create_engine(url or config["DATABASE_URL"], **engine_options(config))
+    url = normalize_database_url(url or config["DATABASE_URL"])
+    engine = create_engine(url, **engine_options(config))
     if config["DB_POOLER_MODE"] == "transaction":
         _set_statement_timeout_per_transaction(engine, config["DB_STATEMENT_TIMEOUT_MS"])
     return engine

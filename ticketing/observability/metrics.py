@@ -1,0 +1,94 @@
+"""Prometheus metrics, correct across gunicorn workers (prometheus_client multiprocess mode).
+
+gunicorn.conf.py points PROMETHEUS_MULTIPROC_DIR at a folder it empties at start; each worker
+writes its samples there and /metrics, answered by any worker, adds them all up.
+"""
+
+import os
+import time
+
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy.orm import Session
+
+REQUESTS = Counter("http_requests_total", "HTTP requests answered",
+                   ["method", "endpoint", "status"])
+LATENCY = Histogram("http_request_duration_seconds", "Time to answer HTTP requests",
+                    ["method", "endpoint", "status"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+POOL = Gauge("db_pool_connections", "Database pool connections by state (all workers)",
+             ["state"], multiprocess_mode="livesum")
+EVENTS_PENDING = Gauge("realtime_events_pending", "Committed events not yet published",
+                       multiprocess_mode="mostrecent")
+OLDEST_PENDING = Gauge("realtime_oldest_pending_age_seconds", "Age of the oldest pending event",
+                       multiprocess_mode="mostrecent")
+EVENTS_FAILED = Gauge("realtime_events_failed", "Events Ably rejected for good",
+                      multiprocess_mode="mostrecent")
+EVENTS_PUBLISHED = Counter("realtime_events_published_total", "Events published to Ably")
+PUBLISH_FAILURES = Counter("realtime_publish_failures_total", "Failed publish rounds")
+
+
+def _start_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _observe(response):
+    # The URL rule, not the path, so ids do not explode the label set.
+    endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+    labels = (request.method, endpoint, str(response.status_code))
+    REQUESTS.labels(*labels).inc()
+    LATENCY.labels(*labels).observe(time.perf_counter() - g.get("metrics_started", 0))
+    _observe_pool()
+    return response
+
+
+def _observe_pool() -> None:
+    pool = current_app.extensions["db"].engine.pool
+    POOL.labels("checked_out").set(pool.checkedout())
+    POOL.labels("idle").set(pool.checkedin())
+
+
+def _observe_backlog() -> None:
+    from ..realtime.status import backlog
+
+    with Session(current_app.extensions["db"].engine) as session:
+        report = backlog(session)
+    EVENTS_PENDING.set(report["pending"])
+    OLDEST_PENDING.set(report["oldest_pending_age_seconds"])
+    EVENTS_FAILED.set(report["failed"])
+
+
+def registry() -> CollectorRegistry:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    collected = CollectorRegistry()
+    multiprocess.MultiProcessCollector(collected)
+    return collected
+
+
+def metrics_view() -> Response:
+    try:
+        _observe_backlog()
+    except Exception:  # the database being down must not hide the other metrics
+        current_app.logger.warning("metrics: realtime backlog unavailable", exc_info=True)
+    _observe_pool()
+    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_start_timer)
+    app.after_request(_observe)
+    app.add_url_rule("/metrics", "metrics", metrics_view)
+    relay = app.extensions["realtime"].relay
+    relay.on_publish = EVENTS_PUBLISHED.inc
+    relay.on_failure = PUBLISH_FAILURES.inc
