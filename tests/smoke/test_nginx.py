@@ -26,8 +26,9 @@ from pathlib import Path
 import httpx
 import psycopg2
 import pytest
-from psycopg2 import sql
 from sqlalchemy.engine import make_url
+
+from ..dbutil import create_scratch_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -126,34 +127,10 @@ class ScratchDatabase:
     """A database of its own, on TEST_DATABASE_URL's server or the embedded one."""
 
     def __init__(self) -> None:
-        self.name = f"ticketing_smoke_{uuid.uuid4().hex[:8]}"
-        self.server = os.environ.get("TEST_DATABASE_URL", "").strip() or None
         self.url: str | None = None
 
-    def _admin(self, statement: sql.Composable) -> None:
-        connection = psycopg2.connect(libpq_url(self.server), connect_timeout=5)
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
-        finally:
-            connection.close()
-
-    def _devdb(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "ticketing.devdb", *args], cwd=ROOT,
-            capture_output=True, text=True, timeout=90, check=False,
-        )
-        assert result.returncode == 0, f"devdb {args} failed:\n{result.stderr}"
-        return result.stdout.strip()
-
     def create(self) -> str:
-        if self.server:
-            self._admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-            url = make_url(self.server).set(database=self.name)
-            self.url = url.render_as_string(hide_password=False)
-        else:
-            self.url = self._devdb("url", self.name)
+        self.url = create_scratch_database("ticketing_smoke")
         return self.url
 
     def migrate(self) -> None:
@@ -172,13 +149,8 @@ class ScratchDatabase:
         return connection
 
     def drop(self) -> None:
-        if self.url is None:
-            return
-        if self.server:
-            self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(self.name)))
-        else:
-            self._devdb("drop", self.name)
+        if self.url is not None:
+            drop_database(self.url)
 
 
 # ---- gunicorn ------------------------------------------------------------------------------
