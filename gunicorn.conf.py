@@ -36,10 +36,9 @@ if not control_socket_disable:
 # The app writes one JSON line per request (with the request id); gunicorn's own access log
 # is off unless GUNICORN_ACCESS_LOG names a file or "-", and then it carries the id as well.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
-access_log_format = (
-    '{"ts":"%(t)s","client":"%(h)s","request":"%(r)s","status":%(s)s,'
-    '"bytes":%(B)s,"duration_us":%(D)s,"request_id":"%({x-request-id}o)s"}'
-)
+# Plain text: under LOG_FORMAT=json the whole line becomes one properly escaped JSON string.
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(D)sus request_id=%({x-request-id}o)s'
+
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 if os.environ.get("LOG_FORMAT", "json") == "json":

@@ -548,6 +548,7 @@ class FakeAbly:
             raise AblyError(400, 40000, "Expected a message object or an array of them")
         for message in messages:
             _check_message(message, grant)
+        _check_ids_of_multi_message_publish(messages)
         return messages
 
     def _record(self, channel: str, messages: list[dict]) -> list[str]:
@@ -586,6 +587,17 @@ class FakeAbly:
             query = urlencode({**request.query, "offset": offset + limit})
             headers["Link"] = f'<./messages?{query}>; rel="next"'
         return Reply(200, [_wire_message(m, request.binary_reply) for m in page], headers)
+
+
+def _check_ids_of_multi_message_publish(messages: list[dict]) -> None:
+    """Ably: messages published together with client ids need ids `<base>:<index>`."""
+    ids = [message.get("id") for message in messages]
+    if len(messages) < 2 or not any(ids):
+        return
+    base = str(ids[0]).rpartition(":")[0]
+    if not base or ids != [f"{base}:{index}" for index in range(len(ids))]:
+        raise AblyError(400, 40031, "Client-specified message ids do not match the required "
+                                    "format for multi-message ProtocolMessages")
 
 
 def _check_message(message: dict, grant: Grant) -> None:

@@ -37,3 +37,12 @@ def test_api_prefix_is_applied(database_url):
     app = create_app(TestConfig(database_url, API_PREFIX="v1"))
     rules = {rule.rule for rule in app.url_map.iter_rules()}
     assert "/v1/tickets" in rules and "/api/tickets" not in rules
+
+
+@pytest.mark.parametrize("name, value", [("REALTIME_RELAY", "threads"),
+                                         ("DB_POOLER_MODE", "statement"),
+                                         ("LOG_FORMAT", "xml")])
+def test_a_misspelt_choice_stops_the_start(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        Config()

@@ -96,3 +96,54 @@ def test_database_that_never_answers_is_503_quickly(fresh_app):
         elapsed = time.monotonic() - started
     assert_envelope(response, 503)
     assert elapsed < 5
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/tickets", {"title": "a\u0000b", "description": "d"}),
+    ("/api/tickets", {"title": "t", "description": "nul \u0000 inside"}),
+    ("/api/tickets", {"title": "\ud800", "description": "d"}),
+    ("/api/agents", {"name": "A\u0000", "email": "a@example.com"}),
+])
+def test_text_postgresql_cannot_store_is_422(client, path, body):
+    response = client.post(path, json=body)
+    body = assert_envelope(response, 422)
+    assert len(body["errors"]) == 1
+
+
+@pytest.mark.parametrize("query", ["/api/tickets?q=a%00b", "/api/agents?q=a%00b"])
+def test_nul_in_search_is_422(client, query):
+    assert_envelope(client.get(query), 422)
+
+
+def test_absurdly_nested_json_is_400(client):
+    response = client.post("/api/tickets", data="[" * 100_000, content_type="application/json")
+    assert assert_envelope(response, 400)["message"] == "Malformed JSON body"
+
+
+def test_double_slash_is_a_json_404_not_an_html_redirect(client):
+    assert_envelope(client.get("/api/tickets//events"), 404)
+
+
+@pytest.mark.parametrize("payload", [
+    '{"s":"-created_at","v":"2020-01-01T00:00:00+00:00","i":5}',
+    '{"s":"title","v":"a\\u0000b","i":"00000000-0000-4000-8000-000000000000"}',
+    '{"s":"title","v":7,"i":"00000000-0000-4000-8000-000000000000"}',
+    '[]',
+])
+def test_forged_list_cursors_are_422(client, payload):
+    from ticketing.pagination import encode_token
+
+    sort = "title" if '"s":"title"' in payload else "-created_at"
+    response = client.get(f"/api/tickets?sort={sort}&cursor={encode_token(payload)}")
+    assert assert_envelope(response, 422)["errors"] == {
+        "cursor": ["Not a cursor returned by this API."]}
+
+
+@pytest.mark.parametrize("position", ["18446744073709551616.1", "1.9223372036854775808",
+                                      "-1.0", "1"])
+def test_forged_feed_cursors_are_422(client, position):
+    from ticketing.pagination import encode_token
+
+    response = client.get(f"/api/events?after={encode_token(position)}")
+    assert assert_envelope(response, 422)["errors"] == {
+        "after": ["Not a cursor returned by this API."]}

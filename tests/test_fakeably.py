@@ -65,8 +65,8 @@ def test_app_style_constructor_publishes_and_reads_history(server):
 
 def test_publish_name_data_and_batch_in_order(server, channel):
     channel.publish("ticket_created", {"id": 1})
-    channel.publish(messages=[Message(name="ticket_updated", data={"id": 1}, id="evt-2"),
-                              Message(name="ticket_closed", data="text", id="evt-3")])
+    channel.publish(messages=[Message(name="ticket_updated", data={"id": 1}, id="evt:0"),
+                              Message(name="ticket_closed", data="text", id="evt:1")])
 
     published = server.published(CHANNEL)
     assert [(m["name"], m["data"]) for m in published] == [
@@ -76,7 +76,7 @@ def test_publish_name_data_and_batch_in_order(server, channel):
 
 
 def test_history_is_newest_first_and_honours_limit_direction_and_paging(server, channel):
-    channel.publish(messages=[Message(name=f"m{i}", data={"i": i}, id=f"evt-{i}")
+    channel.publish(messages=[Message(name=f"m{i}", data={"i": i}, id=f"batch:{i}")
                               for i in range(5)])
 
     assert [m.name for m in channel.history().items] == ["m4", "m3", "m2", "m1", "m0"]
@@ -104,8 +104,8 @@ def test_duplicate_ids_are_acknowledged_but_recorded_once(server, channel):
 
 def test_json_protocol_and_binary_data_round_trip(server, make_client):
     channel = make_client(use_binary_protocol=False).channels.get(CHANNEL)
-    channel.publish(messages=[Message(name="json", data={"a": [1, 2]}, id="j1"),
-                              Message(name="bin", data=b"\x00\xff", id="b1")])
+    channel.publish(messages=[Message(name="json", data={"a": [1, 2]}, id="jb:0"),
+                              Message(name="bin", data=b"\x00\xff", id="jb:1")])
 
     assert [m["data"] for m in server.published(CHANNEL)] == [{"a": [1, 2]}, b"\x00\xff"]
     assert [m.data for m in channel.history(direction="forwards").items] == [
@@ -356,3 +356,12 @@ def test_cli_runs_in_foreground_with_delay():
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0
+
+
+def test_multi_message_publish_needs_ids_from_one_base(server, channel):
+    """Like Ably (error 40031): ids of messages published together must be `<base>:<i>`."""
+    with pytest.raises(AblyException) as error:
+        channel.publish(messages=[Message(name="a", data="1", id="evt-1"),
+                                  Message(name="b", data="2", id="evt-2")])
+    assert (error.value.status_code, error.value.code) == (400, 40031)
+    assert server.published(channel.name) == []

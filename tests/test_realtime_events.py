@@ -126,9 +126,14 @@ def test_ticket_history_oldest_first_and_after_delete(committing_app):
     assert [e["event"] for e in events] == ["ticket_created"] + ["ticket_updated"] * 3 + [
         "ticket_deleted"]
     assert [e["version"] for e in events] == [1, 2, 3, 4, 5]
-    page = client.get(f"{path}/events?after_version=2&limit=2").json["data"]
+    page = client.get(f"{path}/events?after=2&limit=2").json["data"]
     assert [e["version"] for e in page["records"]] == [3, 4]
     assert page["pagination"]["next_cursor"] == "4"
+    rest = client.get(f"{path}/events?after=4&limit=2").json["data"]
+    assert [e["version"] for e in rest["records"]] == [5]
+    assert rest["pagination"]["next_cursor"] is None
+    assert client.get(f"{path}/events?after=9").json["data"]["records"] == []
     assert client.get("/api/tickets/nope/events").status_code == 404
-    missing = client.get(f"/api/tickets/{uuid.uuid4()}/events")
-    assert missing.status_code == 404 and missing.json["message"] == "Ticket not found"
+    for query in ("", "?after=5"):
+        missing = client.get(f"/api/tickets/{uuid.uuid4()}/events{query}")
+        assert missing.status_code == 404 and missing.json["message"] == "Ticket not found"

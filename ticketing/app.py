@@ -18,6 +18,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.from_mapping(DOCS_SETTINGS)
     app.json.sort_keys = False
     app.url_map.strict_slashes = False
+    # Merging slashes answers with an HTML redirect; a plain 404 in the envelope is clearer.
+    app.url_map.merge_slashes = False
 
     db.init_app(app)
     realtime.init_app(app)

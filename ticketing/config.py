@@ -43,8 +43,9 @@ class Config:
     def __init__(self) -> None:
         self.DATABASE_URL = normalize_database_url(env_str("DATABASE_URL"))
         self.MIGRATIONS_DATABASE_URL = normalize_database_url(env_str("MIGRATIONS_DATABASE_URL"))
-        self.DB_POOL_SIZE = env_int("DB_POOL_SIZE", 5)
-        self.DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 5)
+        # A sync worker needs one connection per request plus one for its relay thread.
+        self.DB_POOL_SIZE = env_int("DB_POOL_SIZE", 2)
+        self.DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 2)
         self.DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 5.0)
         self.DB_POOL_RECYCLE = env_int("DB_POOL_RECYCLE", 1800)
         self.DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 3)
@@ -71,6 +72,9 @@ class Config:
         self.REALTIME_BATCH_SIZE = env_int("REALTIME_BATCH_SIZE", 100)
         self.REALTIME_MAX_BACKOFF = env_float("REALTIME_MAX_BACKOFF", 30.0)
         self.READY_MAX_PENDING_EVENTS = env_int("READY_MAX_PENDING_EVENTS", 1000)
+        self._require_choice("REALTIME_RELAY", ("thread", "off"))
+        self._require_choice("DB_POOLER_MODE", ("session", "transaction"))
+        self._require_choice("LOG_FORMAT", ("json", "text"))
 
         # flask-smorest / OpenAPI
         self.API_TITLE = "Ticketing API"
@@ -79,3 +83,9 @@ class Config:
         self.OPENAPI_URL_PREFIX = "/"
         self.OPENAPI_JSON_PATH = "openapi.json"
         self.JSON_SORT_KEYS = False
+
+    def _require_choice(self, name: str, choices: tuple[str, ...]) -> None:
+        """Fail at start-up on a typo rather than silently running differently."""
+        if getattr(self, name) not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, "
+                             f"not {getattr(self, name)!r}")

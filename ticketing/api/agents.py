@@ -2,13 +2,12 @@
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..db import db
 from ..schemas.agent import AgentCreateSchema, AgentQuerySchema, AgentSchema, AgentUpdateSchema
 from ..schemas.common import MessageEnvelopeSchema, envelope
 from ..services import agents as service
-from .common import documents_errors, ok, page
+from .common import Blueprint, documents_errors, ok, page
 
 blp = Blueprint("agents", __name__, url_prefix="/agents", description="Support agents")
 

@@ -1,6 +1,22 @@
-"""What the resource views share: the success envelope and documented error responses."""
+"""What the resource views share: the blueprint class, the envelope, documented errors."""
 
+import json
 from typing import Any
+
+import flask_smorest
+from webargs.flaskparser import FlaskParser
+
+
+class Parser(FlaskParser):
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError as error:  # absurdly deep nesting is malformed input too
+            raise json.JSONDecodeError("Nested too deeply", "[", 0) from error
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()
 
 
 def ok(message: str, data: Any = None) -> dict:

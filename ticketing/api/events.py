@@ -4,7 +4,6 @@ import json
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..db import db
 from ..errors import NotFound, Unavailable
@@ -20,7 +19,7 @@ from ..schemas.event import (
     TokenRequestSchema,
 )
 from ..services.common import parse_id
-from .common import documents_errors, ok
+from .common import Blueprint, documents_errors, ok
 
 blp = Blueprint("events", __name__, url_prefix="", description="Realtime events")
 
@@ -49,23 +48,31 @@ class TicketHistory(MethodView):
     def get(self, args, ticket_id):
         """Get a ticket's history
 
-        Its events, oldest first; still available after the ticket is deleted.
+        Its events, oldest first; still available after the ticket is deleted. Pass
+        `pagination.next_cursor` as `after` for the next page.
         """
-        events = history_or_404(ticket_id, args)
-        next_version = events[-1]["version"] if len(events) == args["limit"] else None
-        pagination = {"per_page": args["limit"], "next_cursor": next_version and str(next_version)}
+        events = ticket_history(ticket_id, args["after"], args["limit"])
+        more = len(events) == args["limit"]
+        pagination = {"per_page": args["limit"],
+                      "next_cursor": str(events[-1]["version"]) if more else None}
         return ok("Ticket events have been fetched.", {"records": events, "pagination": pagination})
 
 
-def history_or_404(ticket_id: str, args: dict) -> list[dict]:
-    resource_id = parse_id(ticket_id)
-    if resource_id is None:
-        raise NotFound("Ticket not found")
-    events = resource_history(db.session, "ticket", resource_id, args["after_version"],
-                              args["limit"])
-    if not events and db.session.get(Ticket, resource_id) is None and not args["after_version"]:
+def ticket_history(raw_id: str, after: int, limit: int) -> list[dict]:
+    """One ticket's events; 404 when the ticket neither exists nor ever existed."""
+    ticket_id = parse_id(raw_id)
+    events = resource_history(db.session, "ticket", ticket_id, after, limit) if ticket_id else []
+    if not events and not ticket_known(ticket_id):
         raise NotFound("Ticket not found")
     return events
+
+
+def ticket_known(ticket_id) -> bool:
+    if ticket_id is None:
+        return False
+    if db.session.get(Ticket, ticket_id) is not None:
+        return True
+    return resource_history(db.session, "ticket", ticket_id, 0, 1) != []
 
 
 @blp.route("/realtime/token")

@@ -2,7 +2,6 @@
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..db import db
 from ..schemas.common import MessageEnvelopeSchema, envelope
@@ -13,7 +12,7 @@ from ..schemas.ticket import (
     TicketUpdateSchema,
 )
 from ..services import tickets as service
-from .common import documents_errors, ok, page
+from .common import Blueprint, documents_errors, ok, page
 
 blp = Blueprint("tickets", __name__, url_prefix="/tickets", description="Support tickets")
 

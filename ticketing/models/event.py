@@ -41,7 +41,7 @@ class Event(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     payload: Mapped[dict] = mapped_column(JSONB, nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
+        DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()
     )
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set when Ably rejected the event for good (e.g. too large); it is not retried.

@@ -25,6 +25,10 @@ class ResourceMixin:
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
 
     def touch(self) -> None:
-        """Mark a change: bump the version and the update time (the transaction's clock)."""
+        """Mark a change: bump the version and the update time.
+
+        clock_timestamp(), not now(): a transaction that waited for this row's lock must not
+        stamp an update time earlier than the change committed before it.
+        """
         self.version = self.version + 1
-        self.updated_at = func.now()
+        self.updated_at = func.clock_timestamp()

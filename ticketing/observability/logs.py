@@ -14,7 +14,8 @@ log = logging.getLogger("ticketing.request")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Accept ids from clients and proxies only when harmless in logs and headers.
-VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Same pattern as deploy/nginx.conf, so nginx's and the app's log lines share the id.
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:+=/-]{1,128}$")
 RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 

@@ -6,35 +6,36 @@ cursor already handed out: reading with the returned cursor again and again yiel
 committed event exactly once, however transactions interleave their commits.
 """
 
-import base64
-import binascii
-
 from sqlalchemy import cast, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from ..errors import Unprocessable
 from ..models import Event
 from ..models.event import Xid8
+from ..pagination import decode_token, encode_token
 from .outbox import message_data
 
 START = (0, 0)
 
 
 def encode_position(txid: int, event_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{txid}.{event_id}".encode()).decode().rstrip("=")
+    return encode_token(f"{txid}.{event_id}")
+
+
+def _invalid() -> Unprocessable:
+    return Unprocessable("Invalid cursor", {"after": ["Not a cursor returned by this API."]})
 
 
 def decode_position(cursor: str | None) -> tuple[int, int]:
     if not cursor:
         return START
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        txid, event_id = (int(part) for part in raw.split("."))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise Unprocessable("Invalid cursor",
-                            {"after": ["Not a cursor returned by this API."]}) from error
-    if txid < 0 or event_id < 0:
-        raise Unprocessable("Invalid cursor", {"after": ["Not a cursor returned by this API."]})
+        txid, event_id = (int(part) for part in decode_token(cursor).split("."))
+    except ValueError as error:
+        raise _invalid() from error
+    # xid8 and bigint ranges: anything else never came from us.
+    if not (0 <= txid < 2**64 and 0 <= event_id < 2**63):
+        raise _invalid()
     return txid, event_id
 
 

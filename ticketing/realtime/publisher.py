@@ -9,8 +9,8 @@ from ably.sync.types.message import Message
 
 log = logging.getLogger(__name__)
 
-# Ably's default limit is 64 KiB for one publish request (all its messages together).
-MAX_PUBLISH_BYTES = 60_000
+# Ably's default limit is 64 KiB for one message (and for one publish request).
+MAX_MESSAGE_BYTES = 60_000
 
 
 class PublishError(Exception):
@@ -41,7 +41,7 @@ def encoded_size(data: dict) -> int:
 
 def fit_message(data: dict) -> dict:
     """Drop long texts from an oversized message; the feed and the API still have them."""
-    if encoded_size(data) <= MAX_PUBLISH_BYTES:
+    if encoded_size(data) <= MAX_MESSAGE_BYTES:
         return data
     data = {**data, "truncated": True}
     data["changes"] = {field: change for field, change in data.get("changes", {}).items()

@@ -11,7 +11,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
@@ -21,12 +22,16 @@ from sqlalchemy.orm import Session
 
 from ..models import Event
 from .outbox import message_data
-from .publisher import MAX_PUBLISH_BYTES, PublishError, encoded_size, fit_message
+from .publisher import PublishError, fit_message
 
 log = logging.getLogger(__name__)
 
 # Key of the advisory lock that admits one publisher at a time, across all processes.
 RELAY_LOCK_KEY = 0x7469636B6574  # "ticket"
+# Publish requests in flight at once within a round (each for a different resource).
+PARALLEL_SENDS = 8
+# How soon a relay that was woken by a commit tries again when another relay is publishing.
+BUSY_RETRY = 0.05
 
 PENDING = (Event.published_at.is_(None), Event.failed_at.is_(None))
 
@@ -37,6 +42,12 @@ class BatchResult:
     rejected: dict[int, str] = field(default_factory=dict)  # event id -> Ably's reason
     error: PublishError | None = None
     pending: list[int] = field(default_factory=list)  # not attempted because of `error`
+
+    def merge(self, other: "BatchResult") -> None:
+        self.published += other.published
+        self.rejected.update(other.rejected)
+        self.pending += other.pending
+        self.error = self.error or other.error
 
 
 @dataclass
@@ -63,14 +74,15 @@ class Relay:
 
     # -- one round ---------------------------------------------------------------------------
 
-    def publish_pending(self) -> int:
+    def publish_pending(self) -> int | None:
         """Publish one batch if no other relay is publishing; return how many went out.
 
-        Raises PublishError when Ably failed (after recording it on the events).
+        Returns None when another relay holds the lock. Raises PublishError when Ably failed
+        (after recording the failure on the events).
         """
         with Session(self.engine) as session, session.begin():
             if not session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY))):
-                return 0
+                return None
             events = session.scalars(
                 select(Event).where(*PENDING).order_by(Event.id).limit(self.batch_size)).all()
             if not events:
@@ -84,49 +96,44 @@ class Relay:
         return len(result.published)
 
     def _send(self, events: list[Event]) -> BatchResult:
+        """Send each resource's events in order; different resources side by side.
+
+        One message per request: Ably requires the ids of messages published together to
+        share one base id, and ours must stay stable per event so retries are de-duplicated.
+        """
+        sequences: dict[tuple, list[dict]] = {}
+        for event in events:
+            sequences.setdefault((event.resource_type, event.resource_id), []).append(
+                self._message(event))
         result = BatchResult()
-        for channel, chunk in self._chunks(events):
-            if result.error is not None:
-                result.pending += [message["event"] for message in chunk]
-                continue
-            self._send_chunk(channel, chunk, result)
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_SENDS, len(sequences))) as pool:
+            for partial in pool.map(self._send_sequence, sequences.values()):
+                result.merge(partial)
         return result
 
-    def _send_chunk(self, channel: str, chunk: list[dict], result: BatchResult) -> None:
-        try:
-            self.publisher.publish(channel, chunk)
-            result.published += [message["event"] for message in chunk]
-        except PublishError as error:
-            if error.retryable:
-                result.error = error
-                result.pending += [message["event"] for message in chunk]
-            elif len(chunk) > 1:
-                # Find the message Ably refuses by sending the chunk one message at a time.
-                for message in chunk:
-                    self._send_chunk(channel, [message], result)
-            else:
-                log.error("Ably rejected event %s for good: %s", chunk[0]["id"], error)
-                result.rejected[chunk[0]["event"]] = str(error)
+    def _message(self, event: Event) -> dict:
+        return {"event": event.id, "channel": self.channels[event.resource_type],
+                "id": str(event.event_id), "name": event.name,
+                "data": fit_message(message_data(event))}
 
-    def _chunks(self, events: list[Event]) -> Iterator[tuple[str, list[dict]]]:
-        """Group by channel (order only matters within one resource) and cap request size."""
-        by_channel: dict[str, list[dict]] = {}
-        for event in events:
-            channel = self.channels[event.resource_type]
-            data = fit_message(message_data(event))
-            by_channel.setdefault(channel, []).append(
-                {"event": event.id, "id": str(event.event_id), "name": event.name, "data": data})
-        for channel, messages in by_channel.items():
-            chunk, size = [], 0
-            for message in messages:
-                message_size = encoded_size(message["data"]) + 200
-                if chunk and size + message_size > MAX_PUBLISH_BYTES:
-                    yield channel, chunk
-                    chunk, size = [], 0
-                chunk.append(message)
-                size += message_size
-            if chunk:
-                yield channel, chunk
+    def _send_sequence(self, messages: list[dict]) -> BatchResult:
+        """Publish one resource's events in order, stopping at the first retryable failure."""
+        result = BatchResult()
+        for message in messages:
+            if result.error is not None:
+                result.pending.append(message["event"])
+                continue
+            try:
+                self.publisher.publish(message["channel"], [message])
+                result.published.append(message["event"])
+            except PublishError as error:
+                if error.retryable:
+                    result.error = error
+                    result.pending.append(message["event"])
+                else:
+                    log.error("Ably rejected event %s for good: %s", message["id"], error)
+                    result.rejected[message["event"]] = str(error)
+        return result
 
     def _record(self, session: Session, result: BatchResult) -> None:
         if result.published:
@@ -145,15 +152,19 @@ class Relay:
         """Publish until `stop` is set: at once when woken, else every poll interval."""
         backoff = 0.0
         while not stop.is_set():
+            woken = wake.is_set()
             wake.clear()
             try:
                 published = self.publish_pending()
                 backoff = 0.0
-            except (PublishError, SQLAlchemyError) as error:
+            except Exception as error:  # the relay must outlive any failure
                 backoff = self._failed(error, backoff)
                 stop.wait(backoff)
                 continue
-            if published < self.batch_size:
+            if published is None and woken:
+                # Another relay holds the lock; our commit's events may be after its batch.
+                wake.wait(BUSY_RETRY)
+            elif published is None or published < self.batch_size:
                 wake.wait(self.poll_interval)
 
     def _failed(self, error: Exception, backoff: float) -> float:
@@ -161,7 +172,10 @@ class Relay:
         self.stats.failures += 1
         self.stats.last_error = str(error)
         self.on_failure()
-        log.warning("realtime publish failed, retrying: %s", error)
+        if isinstance(error, PublishError | SQLAlchemyError):
+            log.warning("realtime publish failed, retrying: %s", error)
+        else:
+            log.exception("realtime relay error, retrying", exc_info=error)
         backoff = min(self.max_backoff, max(0.25, backoff * 2))
         return backoff * random.uniform(0.8, 1.2)
 

@@ -3,6 +3,7 @@
 from marshmallow import Schema, fields, validate
 
 from .common import (
+    Email,
     NonEmptyUpdateMixin,
     PageQuerySchema,
     StrictSchema,
@@ -16,8 +17,8 @@ def _name_field(**kwargs) -> TrimmedString:
                          metadata={"example": "Ada Lovelace"}, **kwargs)
 
 
-def _email_field(**kwargs) -> fields.Email:
-    return fields.Email(validate=validate.Length(max=320),
+def _email_field(**kwargs) -> Email:
+    return Email(validate=validate.Length(max=320),
                         metadata={"example": "ada@example.com"}, **kwargs)
 
 

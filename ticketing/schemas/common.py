@@ -5,11 +5,34 @@ from functools import cache
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 
-class TrimmedString(fields.String):
-    """A string with surrounding white space removed before validation."""
+def check_storable(value: str) -> str:
+    """Refuse what PostgreSQL cannot store in text: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        raise ValidationError("Must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValidationError("Must be valid Unicode text.") from error
+    return value
+
+
+class Text(fields.String):
+    """A string PostgreSQL can store."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return check_storable(super()._deserialize(value, attr, data, **kwargs))
+
+
+class TrimmedString(Text):
+    """A storable string with surrounding white space removed before validation."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class Email(fields.Email):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return check_storable(super()._deserialize(value, attr, data, **kwargs))
 
 
 class StrictSchema(Schema):

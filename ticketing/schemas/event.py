@@ -10,7 +10,7 @@ class EventSchema(Schema):
 
     event_id = fields.UUID(metadata={"description": "Stable id; also the Ably message id"})
     event = fields.String(metadata={"example": "ticket_updated"})
-    occurred_at = fields.String(metadata={"description": "ISO 8601 commit-transaction time"})
+    occurred_at = fields.String(metadata={"description": "ISO 8601 time the change was made"})
     version = fields.Integer(metadata={"description": "The resource's version after the change"})
     ticketId = fields.String(metadata={"description": "Ticket events only"})
     agentId = fields.String(metadata={"description": "Agent events only"})
@@ -30,7 +30,9 @@ class FeedQuerySchema(StrictSchema):
 
 
 class HistoryQuerySchema(StrictSchema):
-    after_version = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1),
+                           metadata={"description": "A version: `pagination.next_cursor` of the "
+                                                    "previous page"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 

@@ -10,6 +10,7 @@ from .common import (
     NonEmptyUpdateMixin,
     PageQuerySchema,
     StrictSchema,
+    Text,
     TrimmedString,
     sort_field,
 )
@@ -34,8 +35,8 @@ def _title_field(**kwargs) -> TrimmedString:
                          metadata={"example": "Issue with login"}, **kwargs)
 
 
-def _description_field(**kwargs) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=20_000),
+def _description_field(**kwargs) -> Text:
+    return Text(validate=validate.Length(min=1, max=20_000),
                          metadata={"example": "User unable to log in to the platform"}, **kwargs)
 
 

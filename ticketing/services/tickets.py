@@ -22,7 +22,10 @@ def filtered_tickets(args: dict) -> Select:
     if args.get("priority"):
         stmt = stmt.where(Ticket.priority.in_(args["priority"]))
     if "assigned_to" in args:
-        stmt = stmt.where(Ticket.assigned_to.is_not_distinct_from(args["assigned_to"]))
+        # `= id` / `IS NULL` rather than IS NOT DISTINCT FROM, which no index serves.
+        assignee = args["assigned_to"]
+        stmt = stmt.where(Ticket.assigned_to.is_(None) if assignee is None
+                          else Ticket.assigned_to == assignee)
     if args.get("q"):
         query = func.websearch_to_tsquery("english", args["q"])
         stmt = stmt.where(Ticket.search_vector.bool_op("@@")(query))
