@@ -59,8 +59,10 @@ if os.environ.get("LOG_FORMAT", "json") == "json":
     }
 
 # Prometheus multiprocess mode: workers write samples here, /metrics sums them.
+# One folder per listening address: a second server must not empty this one's.
+_bind_slug = "".join(c if c.isalnum() else "-" for c in str(bind))
 metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-                   or Path(tempfile.gettempdir()) / f"ticketing-metrics-{port}")
+                   or Path(tempfile.gettempdir()) / f"ticketing-metrics-{_bind_slug}")
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 # It must exist before anything imports the app (the JSON log formatter above does).
 metrics_dir.mkdir(parents=True, exist_ok=True)

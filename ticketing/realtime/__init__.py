@@ -26,7 +26,8 @@ class RealtimeState:
         self.relay = Relay(app.extensions["db"].engine, self.publisher, self.channels,
                            batch_size=config["REALTIME_BATCH_SIZE"],
                            poll_interval=config["REALTIME_POLL_INTERVAL"],
-                           max_backoff=config["REALTIME_MAX_BACKOFF"])
+                           max_backoff=config["REALTIME_MAX_BACKOFF"],
+                           concurrency=config["REALTIME_PUBLISH_CONCURRENCY"])
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

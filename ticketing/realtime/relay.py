@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 # Key of the advisory lock that admits one publisher at a time, across all processes.
 RELAY_LOCK_KEY = 0x7469636B6574  # "ticket"
-# Publish requests in flight at once within a round (each for a different resource).
-PARALLEL_SENDS = 8
 # How soon a relay that was woken by a commit tries again when another relay is publishing.
 BUSY_RETRY = 0.05
 
@@ -60,6 +58,7 @@ class RelayStats:
 class Relay:
     def __init__(self, engine: Engine, publisher, channels: dict[str, str], *,
                  batch_size: int = 100, poll_interval: float = 1.0, max_backoff: float = 30.0,
+                 concurrency: int = 16,
                  on_publish: Callable[[int], None] | None = None,
                  on_failure: Callable[[], None] | None = None) -> None:
         self.engine = engine
@@ -68,6 +67,7 @@ class Relay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        self.concurrency = concurrency  # publish requests in flight, each for another resource
         self.stats = RelayStats()
         self.on_publish = on_publish or (lambda count: None)
         self.on_failure = on_failure or (lambda: None)
@@ -106,7 +106,7 @@ class Relay:
             sequences.setdefault((event.resource_type, event.resource_id), []).append(
                 self._message(event))
         result = BatchResult()
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_SENDS, len(sequences))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(sequences))) as pool:
             for partial in pool.map(self._send_sequence, sequences.values()):
                 result.merge(partial)
         return result
@@ -138,7 +138,7 @@ class Relay:
     def _record(self, session: Session, result: BatchResult) -> None:
         if result.published:
             session.execute(update(Event).where(Event.id.in_(result.published)).values(
-                published_at=func.now(), attempts=Event.attempts + 1))
+                published_at=func.clock_timestamp(), attempts=Event.attempts + 1))
         for event_id, reason in result.rejected.items():
             session.execute(update(Event).where(Event.id == event_id).values(
                 failed_at=func.now(), attempts=Event.attempts + 1, last_error=reason))
@@ -164,8 +164,9 @@ class Relay:
             if published is None and woken:
                 # Another relay holds the lock; our commit's events may be after its batch.
                 wake.wait(BUSY_RETRY)
-            elif published is None or published < self.batch_size:
+            elif not published:
                 wake.wait(self.poll_interval)
+            # else: events went out, more may have been committed meanwhile: go again.
 
     def _failed(self, error: Exception, backoff: float) -> float:
         """Record a failed round and return the next pause: doubling, jittered, capped."""
