@@ -14,13 +14,10 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
-from psycopg2 import sql
-from sqlalchemy.engine import make_url
 
 from ticketing import devdb
 
@@ -159,36 +156,19 @@ def wait_ready(port: int, process: subprocess.Popen, log: Path, timeout: float =
 
 # ---- database --------------------------------------------------------------------------------
 
-def _admin(server_url: str, statement: sql.Composable) -> None:
-    connection = psycopg2.connect(server_url)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        connection.close()
-
-
 @contextlib.contextmanager
 def scratch_database(server: str | None):
     """Create and migrate a uniquely named database on `server` (else the embedded one); yield
     its URL and drop it however we leave. The database named in `server` is not touched."""
-    if server:
-        server_url = make_url(server).set(drivername="postgresql").render_as_string(
-            hide_password=False)
-    else:
-        devdb.start()
-        server_url = devdb.url("postgres")
-    name = f"ticketing_bench_{uuid.uuid4().hex[:8]}"
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    _admin(server_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    # A plain libpq URL: this script also connects with psycopg2 directly.
+    url = devdb.create_scratch_database("ticketing_bench", server).replace(
+        "postgresql+psycopg2://", "postgresql://", 1)
     try:
         subprocess.run([str(VENV_BIN / "flask"), "db", "upgrade"], cwd=ROOT, check=True,
                        env=app_env(url, {}), capture_output=True)
         yield url
     finally:
-        _admin(server_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-               .format(sql.Identifier(name)))
+        devdb.drop_scratch_database(url, server)
 
 
 # Transactions this script ran itself (one per query() call), to subtract from the server's count.

@@ -13,12 +13,15 @@ import pwd
 import socket
 import subprocess
 import sys
+import uuid
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
 from psycopg2 import sql
+
+from .config import normalize_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_USER = "embedded_postgres"
@@ -162,6 +165,41 @@ DEFAULT = EmbeddedPostgres(Path(os.environ.get("EMBEDDED_PG_DATA", ROOT / ".pgda
                            int(_given_port) if _given_port else None)
 start, stop, url, is_running = DEFAULT.start, DEFAULT.stop, DEFAULT.url, DEFAULT.is_running
 ensure_database, drop_database = DEFAULT.ensure_database, DEFAULT.drop_database
+
+
+def _admin(server_url: str, statement: sql.Composable) -> None:
+    from sqlalchemy.engine import make_url
+
+    libpq_url = make_url(server_url).set(drivername="postgresql")
+    connection = psycopg2.connect(libpq_url.render_as_string(hide_password=False))
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        connection.close()
+
+
+def create_scratch_database(prefix: str, server_url: str | None = None) -> str:
+    """Create a uniquely named empty database beside `server_url`'s (default: the embedded
+    server) and return its URL; the database `server_url` names is not touched."""
+    from sqlalchemy.engine import make_url
+
+    if server_url is None:
+        start()
+        server_url = url("postgres")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    _admin(server_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    scratch = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    return normalize_database_url(scratch)
+
+
+def drop_scratch_database(database_url: str, server_url: str | None = None) -> None:
+    from sqlalchemy.engine import make_url
+
+    name = make_url(database_url).database
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    _admin(server_url or url("postgres"), statement)
 
 
 def main(argv: list[str] | None = None) -> None:
