@@ -46,3 +46,24 @@ def test_a_misspelt_choice_stops_the_start(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name):
         Config()
+
+
+def test_cors_allows_configured_origins_only(database_url):
+    from ticketing import create_app
+
+    from .conftest import TestConfig
+
+    app = create_app(TestConfig(database_url, CORS_ORIGINS=["https://desk.example.com"]))
+    client = app.test_client()
+    preflight = client.options("/api/tickets", headers={
+        "Origin": "https://desk.example.com", "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "Content-Type"})
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://desk.example.com"
+    assert "PATCH" in preflight.headers["Access-Control-Allow-Methods"]
+    response = client.get("/healthz", headers={"Origin": "https://desk.example.com"})
+    assert "X-Request-ID" in response.headers["Access-Control-Expose-Headers"]
+    other = client.get("/healthz", headers={"Origin": "https://evil.example.com"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    plain = create_app(TestConfig(database_url)).test_client()
+    assert "Access-Control-Allow-Origin" not in plain.get(
+        "/healthz", headers={"Origin": "https://desk.example.com"}).headers

@@ -1,6 +1,7 @@
 """Application factory: config -> db -> realtime -> observability -> api -> cli."""
 
 from flask import Flask
+from flask_cors import CORS
 
 from .api import init_api
 from .api.docs import SETTINGS as DOCS_SETTINGS
@@ -12,6 +13,14 @@ from .observability import init_observability
 from .realtime import realtime
 
 
+def enable_cors(app: Flask) -> None:
+    """Let the configured browser origins call the API (and read its useful headers)."""
+    if app.config["CORS_ORIGINS"]:
+        CORS(app, origins=app.config["CORS_ORIGINS"], max_age=600,
+             expose_headers=["Location", "X-Request-ID", "Retry-After"],
+             resources={r"/*": {}})
+
+
 def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_object(config or Config())
@@ -21,6 +30,7 @@ def create_app(config: Config | None = None) -> Flask:
     # Merging slashes answers with an HTML redirect; a plain 404 in the envelope is clearer.
     app.url_map.merge_slashes = False
 
+    enable_cors(app)
     db.init_app(app)
     realtime.init_app(app)
     init_observability(app)

@@ -55,6 +55,9 @@ class Config:
         self.API_PREFIX = (env_str("API_PREFIX", "api") or "").strip("/")
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
         self.PROXY_HOPS = env_int("PROXY_HOPS", 1)
+        # Browser origins allowed to call the API, comma-separated ("*" for any); none by default.
+        self.CORS_ORIGINS = [origin.strip() for origin in (env_str("CORS_ORIGINS") or "").split(",")
+                             if origin.strip()]
         self.LOG_LEVEL = (env_str("LOG_LEVEL", "INFO") or "INFO").upper()
         self.LOG_FORMAT = env_str("LOG_FORMAT", "json")
         self.DEBUG = env_bool("DEBUG", False)
