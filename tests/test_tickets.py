@@ -72,16 +72,13 @@ def test_update_ticket_changes_fields_version_and_updated_at(client, make_ticket
     assert updated["created_at"] == ticket["created_at"]
 
 
-def test_updated_at_changes_on_every_committed_update(app, database_url):
+def test_updated_at_changes_on_every_committed_update(committing_app):
     """Outside the per-test transaction, so each request really commits at its own time."""
-    client = app.test_client()
+    client = committing_app().test_client()
     ticket = client.post("/api/tickets", json={"title": "t", "description": "d"}).json["data"]
-    try:
-        first = client.patch(f"/api/tickets/{ticket['id']}", json={"status": "closed"}).json
-        second = client.patch(f"/api/tickets/{ticket['id']}", json={"status": "open"}).json
-        assert ticket["updated_at"] < first["data"]["updated_at"] < second["data"]["updated_at"]
-    finally:
-        client.delete(f"/api/tickets/{ticket['id']}")
+    first = client.patch(f"/api/tickets/{ticket['id']}", json={"status": "closed"}).json
+    second = client.patch(f"/api/tickets/{ticket['id']}", json={"status": "open"}).json
+    assert ticket["updated_at"] < first["data"]["updated_at"] < second["data"]["updated_at"]
 
 
 def test_patch_null_unassigns(client, make_ticket, make_agent):
