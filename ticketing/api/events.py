@@ -1,15 +1,10 @@
 """/events and /tickets/<id>/events: the durable event feed; /realtime/token for subscribers."""
 
-import json
-
 from flask import current_app
 from flask.views import MethodView
 
 from ..db import db
-from ..errors import NotFound, Unavailable
-from ..models import Ticket
-from ..realtime.feed import read_feed, resource_history
-from ..realtime.publisher import AblyPublisher
+from ..realtime.feed import read_feed, ticket_history
 from ..schemas.common import envelope
 from ..schemas.event import (
     EventSchema,
@@ -18,7 +13,6 @@ from ..schemas.event import (
     HistoryQuerySchema,
     TokenRequestSchema,
 )
-from ..services.common import parse_id
 from .common import Blueprint, documents_errors, ok
 
 blp = Blueprint("events", __name__, url_prefix="", description="Realtime events")
@@ -51,28 +45,11 @@ class TicketHistory(MethodView):
         Its events, oldest first; still available after the ticket is deleted. Pass
         `pagination.next_cursor` as `after` for the next page.
         """
-        events = ticket_history(ticket_id, args["after"], args["limit"])
+        events = ticket_history(db.session, ticket_id, args["after"], args["limit"])
         more = len(events) == args["limit"]
         pagination = {"per_page": args["limit"],
                       "next_cursor": str(events[-1]["version"]) if more else None}
         return ok("Ticket events have been fetched.", {"records": events, "pagination": pagination})
-
-
-def ticket_history(raw_id: str, after: int, limit: int) -> list[dict]:
-    """One ticket's events; 404 when the ticket neither exists nor ever existed."""
-    ticket_id = parse_id(raw_id)
-    events = resource_history(db.session, "ticket", ticket_id, after, limit) if ticket_id else []
-    if not events and not ticket_known(ticket_id):
-        raise NotFound("Ticket not found")
-    return events
-
-
-def ticket_known(ticket_id) -> bool:
-    if ticket_id is None:
-        return False
-    if db.session.get(Ticket, ticket_id) is not None:
-        return True
-    return resource_history(db.session, "ticket", ticket_id, 0, 1) != []
 
 
 @blp.route("/realtime/token")
@@ -97,10 +74,4 @@ class RealtimeToken(MethodView):
 
 def subscriber_token_request() -> dict:
     state = current_app.extensions["realtime"]
-    if not isinstance(state.publisher, AblyPublisher):
-        raise Unavailable("Realtime is not configured: set ABLY_API_KEY")
-    capability = {channel: ["subscribe", "history"] for channel in state.channels.values()}
-    request = state.publisher.token_request(capability, current_app.config["ABLY_TOKEN_TTL"])
-    if isinstance(request.get("capability"), dict):
-        request["capability"] = json.dumps(request["capability"])
-    return request
+    return state.subscriber_token_request(current_app.config["ABLY_TOKEN_TTL"])

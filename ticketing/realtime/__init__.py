@@ -1,5 +1,6 @@
 """The realtime extension: event outbox, publisher to Ably, relay."""
 
+import json
 import logging
 import os
 import threading
@@ -8,8 +9,9 @@ from flask import Flask
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from ..errors import Unavailable
 from .outbox import WAKE_KEY
-from .publisher import make_publisher
+from .publisher import AblyPublisher, make_publisher
 from .relay import Relay
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,16 @@ class RealtimeState:
             self._thread = threading.Thread(target=self.relay.run, args=(self._stop, self._wake),
                                             name="realtime-relay", daemon=True)
             self._thread.start()
+
+    def subscriber_token_request(self, ttl_seconds: int) -> dict:
+        """An Ably TokenRequest allowing only subscribe and history on the event channels."""
+        if not isinstance(self.publisher, AblyPublisher):
+            raise Unavailable("Realtime is not configured: set ABLY_API_KEY")
+        capability = {channel: ["subscribe", "history"] for channel in self.channels.values()}
+        request = self.publisher.token_request(capability, ttl_seconds)
+        if isinstance(request.get("capability"), dict):
+            request["capability"] = json.dumps(request["capability"])
+        return request
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()

@@ -9,10 +9,11 @@ committed event exactly once, however transactions interleave their commits.
 from sqlalchemy import cast, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
-from ..errors import Unprocessable
-from ..models import Event
+from ..errors import NotFound, Unprocessable
+from ..models import Event, Ticket
 from ..models.event import Xid8
 from ..pagination import decode_token, encode_token
+from ..services.common import parse_id
 from .outbox import message_data
 
 START = (0, 0)
@@ -61,3 +62,20 @@ def resource_history(session: Session, resource_type: str, resource_id, after_ve
         .order_by(Event.version, Event.id).limit(limit)
     ).all()
     return [message_data(event) for event in events]
+
+
+def ticket_history(session: Session, raw_id: str, after: int, limit: int) -> list[dict]:
+    """One ticket's events after version `after`; 404 when the ticket never existed."""
+    ticket_id = parse_id(raw_id)
+    events = resource_history(session, "ticket", ticket_id, after, limit) if ticket_id else []
+    if not events and not _ticket_known(session, ticket_id):
+        raise NotFound("Ticket not found")
+    return events
+
+
+def _ticket_known(session: Session, ticket_id) -> bool:
+    if ticket_id is None:
+        return False
+    if session.get(Ticket, ticket_id) is not None:
+        return True
+    return resource_history(session, "ticket", ticket_id, 0, 1) != []
