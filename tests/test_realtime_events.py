@@ -137,3 +137,22 @@ def test_ticket_history_oldest_first_and_after_delete(committing_app):
     for query in ("", "?after=5"):
         missing = client.get(f"/api/tickets/{uuid.uuid4()}/events{query}")
         assert missing.status_code == 404 and missing.json["message"] == "Ticket not found"
+
+
+def test_realtime_status_command_reports_the_backlog(committing_app, fake_ably):
+    import json
+
+    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off"))
+    client = app.test_client()
+    for number in range(3):
+        client.post("/api/tickets", json={"title": f"t{number}", "description": "d"})
+    fake_ably.fail_with(503)
+    with pytest.raises(Exception, match="503"):
+        app.extensions["realtime"].relay.publish_pending()
+    result = app.test_cli_runner().invoke(args=["realtime", "status"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["pending"] == 3 and report["failed"] == 0
+    assert report["oldest_pending_age_seconds"] >= 0
+    assert "503" in report["last_error"]
+    assert report["publisher"] == "AblyPublisher"

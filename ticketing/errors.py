@@ -3,6 +3,7 @@
 import logging
 
 from flask import Flask, current_app
+from psycopg2.errors import QueryCanceled
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
@@ -104,6 +105,9 @@ def is_connection_problem(error: sa_exc.DBAPIError) -> bool:
 
 
 def handle_database_error(error: sa_exc.DBAPIError):
+    if isinstance(error.orig, QueryCanceled):
+        log.error("query cancelled by statement_timeout: %s", error.statement)
+        return error_body(503, "The database took too long to answer"), 503, {"Retry-After": "5"}
     if is_connection_problem(error):
         return handle_database_unavailable(error)
     return handle_unexpected(error)
