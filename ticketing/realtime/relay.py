@@ -105,6 +105,8 @@ class Relay:
         for event in events:
             sequences.setdefault((event.resource_type, event.resource_id), []).append(
                 self._message(event))
+        if len(sequences) == 1:  # the common case under light load: no threads to start
+            return self._send_sequence(next(iter(sequences.values())))
         result = BatchResult()
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(sequences))) as pool:
             for partial in pool.map(self._send_sequence, sequences.values()):
