@@ -1,7 +1,7 @@
 """Declarative base, engine and the per-request session."""
 
 from flask import Flask, current_app, g
-from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -82,10 +82,6 @@ class DatabaseState:
 
     def new_session(self) -> Session:
         return self.sessionmaker()
-
-    def ping(self) -> None:
-        with self.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
 
 
 class Database:

@@ -85,11 +85,16 @@ def handle_domain_error(error: DomainError):
     return error_body(error.status, error.message, error.errors), error.status
 
 
+def unavailable(message: str):
+    """A 503 the client may retry shortly."""
+    return error_body(503, message), 503, {"Retry-After": "5"}
+
+
 def handle_database_unavailable(error: sa_exc.SQLAlchemyError):
     # One line, no traceback: during an outage every request ends here.
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
     log.error("database unavailable: %s", reason)
-    return error_body(503, "Database unavailable, try again shortly"), 503, {"Retry-After": "5"}
+    return unavailable("Database unavailable, try again shortly")
 
 
 def handle_unexpected(error: Exception):
@@ -107,7 +112,7 @@ def is_connection_problem(error: sa_exc.DBAPIError) -> bool:
 def handle_database_error(error: sa_exc.DBAPIError):
     if isinstance(error.orig, QueryCanceled):
         log.error("query cancelled by statement_timeout: %s", error.statement)
-        return error_body(503, "The database took too long to answer"), 503, {"Retry-After": "5"}
+        return unavailable("The database took too long to answer")
     if is_connection_problem(error):
         return handle_database_unavailable(error)
     return handle_unexpected(error)
