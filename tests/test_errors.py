@@ -139,6 +139,17 @@ def test_forged_list_cursors_are_422(client, payload):
         "cursor": ["Not a cursor returned by this API."]}
 
 
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59+23:59", "0001-01-01T00:00:00-23:59",
+                                    "2026-01-01T00:00:00"])
+def test_cursor_times_postgresql_would_refuse_are_normalised(client, moment):
+    from ticketing.pagination import encode_token
+
+    cursor = encode_token(f'{{"s":"-created_at","v":"{moment}",'
+                          '"i":"00000000-0000-4000-8000-000000000000"}')
+    response = client.get(f"/api/tickets?cursor={cursor}")
+    assert response.status_code == 200, response.json
+
+
 @pytest.mark.parametrize("position", ["18446744073709551616.1", "1.9223372036854775808",
                                       "-1.0", "1"])
 def test_forged_feed_cursors_are_422(client, position):

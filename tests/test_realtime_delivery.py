@@ -209,3 +209,20 @@ def test_a_message_ably_refuses_for_good_is_set_aside(committing_app, fake_ably)
         report = backlog(session)
         session.close()
     assert report["pending"] == 0 and report["failed"] == 1
+
+
+def test_an_unexpected_publisher_error_stalls_only_its_resource(committing_app, fake_ably):
+    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off"))
+    for _ in range(3):
+        one_ticket_with_events(app, updates=1)
+    state = app.extensions["realtime"]
+    relay = Relay(app.extensions["db"].engine, FailOnce(state.publisher, 1, KeyError("h2")),
+                  state.channels, concurrency=1)
+    with pytest.raises(Exception, match="KeyError"):
+        relay.publish_pending()
+    # The other two tickets' events went out and were marked; the first ticket's wait.
+    assert len(fake_ably.published(TICKETS)) == 4
+    relay.drain()
+    assert_exactly_once_in_order(fake_ably.published(TICKETS), 6)
+    assert fake_ably.duplicates == 0
+    relay.close()

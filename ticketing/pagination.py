@@ -10,7 +10,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError
@@ -85,7 +85,9 @@ def _typed_value(sort: Sort, value: Any) -> Any:
     if not isinstance(value, str):
         raise TypeError("cursor values are strings")
     if python_type is datetime:
-        return datetime.fromisoformat(value)
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python would accept.
+        moment = datetime.fromisoformat(value)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     return python_type(check_storable(value))
 
 
@@ -95,7 +97,8 @@ def decode_cursor(sort: Sort, cursor: str) -> tuple[Any, uuid.UUID]:
         if payload["s"] != sort.key:
             raise _invalid_cursor("This cursor belongs to another sort order.")
         return _typed_value(sort, payload["v"]), uuid.UUID(payload["i"])
-    except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError,
+            ValidationError) as error:
         raise _invalid_cursor("Not a cursor returned by this API.") from error
 
 

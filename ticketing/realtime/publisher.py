@@ -2,6 +2,7 @@
 
 import json
 import logging
+import threading
 
 import httpx
 from ably.sync import AblyException, AblyRestSync
@@ -53,8 +54,23 @@ def fit_message(data: dict) -> dict:
 
 
 class AblyPublisher:
+    """Publishes with one SDK client per thread: the SDK's HTTP/2 connection (httpcore's sync
+    HTTP/2) is not safe to share between the relay's sending threads."""
+
     def __init__(self, config) -> None:
-        self.client = AblyRestSync(**ably_options(config))
+        self.options = ably_options(config)
+        self._local = threading.local()
+        self._clients: list[AblyRestSync] = []
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> AblyRestSync:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = AblyRestSync(**self.options)
+            with self._lock:
+                self._clients.append(client)
+        return client
 
     def publish(self, channel: str, messages: list[dict]) -> None:
         """Publish `messages` ({id, name, data}) in one request; raise PublishError on failure."""
@@ -67,6 +83,8 @@ class AblyPublisher:
                                retryable=status not in (400, 413, 422)) from error
         except httpx.HTTPError as error:
             raise PublishError(f"{error.__class__.__name__}: {error}") from error
+        except Exception as error:  # the SDK lets others escape, e.g. on an odd 2xx body
+            raise PublishError(f"{error.__class__.__name__}: {error}") from error
 
     def token_request(self, capability: dict, ttl_seconds: int) -> dict:
         request = self.client.auth.create_token_request(
@@ -74,7 +92,10 @@ class AblyPublisher:
         return request.to_dict()
 
     def close(self) -> None:
-        self.client.close()
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
 
 
 class LogPublisher:

@@ -68,6 +68,8 @@ class Relay:
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self.concurrency = concurrency  # publish requests in flight, each for another resource
+        # Long-lived, so each sending thread keeps its Ably client and connection across rounds.
+        self._senders: ThreadPoolExecutor | None = None
         self.stats = RelayStats()
         self.on_publish = on_publish or (lambda count: None)
         self.on_failure = on_failure or (lambda: None)
@@ -75,7 +77,8 @@ class Relay:
     # -- one round ---------------------------------------------------------------------------
 
     def publish_pending(self) -> int | None:
-        """Publish one batch if no other relay is publishing; return how many went out.
+        """Publish one batch if no other relay is publishing; return how many events it settled
+        (published, or set aside as refused for good).
 
         Returns None when another relay holds the lock. Raises PublishError when Ably failed
         (after recording the failure on the events).
@@ -93,7 +96,7 @@ class Relay:
         self.on_publish(len(result.published))
         if result.error is not None:
             raise result.error
-        return len(result.published)
+        return len(result.published) + len(result.rejected)
 
     def _send(self, events: list[Event]) -> BatchResult:
         """Send each resource's events in order; different resources side by side.
@@ -107,10 +110,11 @@ class Relay:
                 self._message(event))
         if len(sequences) == 1:  # the common case under light load: no threads to start
             return self._send_sequence(next(iter(sequences.values())))
+        if self._senders is None:
+            self._senders = ThreadPoolExecutor(self.concurrency, "realtime-send")
         result = BatchResult()
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(sequences))) as pool:
-            for partial in pool.map(self._send_sequence, sequences.values()):
-                result.merge(partial)
+        for partial in self._senders.map(self._send_sequence, sequences.values()):
+            result.merge(partial)
         return result
 
     def _message(self, event: Event) -> dict:
@@ -128,7 +132,9 @@ class Relay:
             try:
                 self.publisher.publish(message["channel"], [message])
                 result.published.append(message["event"])
-            except PublishError as error:
+            except Exception as error:  # one resource's trouble stalls only that resource
+                if not isinstance(error, PublishError):
+                    error = PublishError(f"{error.__class__.__name__}: {error}")
                 if error.retryable:
                     result.error = error
                     result.pending.append(message["event"])
@@ -152,23 +158,29 @@ class Relay:
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
         """Publish until `stop` is set: at once when woken, else every poll interval."""
-        backoff = 0.0
+        backoff, unserved_wake = 0.0, False
         while not stop.is_set():
-            woken = wake.is_set()
+            unserved_wake = unserved_wake or wake.is_set()
             wake.clear()
             try:
-                published = self.publish_pending()
+                settled = self.publish_pending()
                 backoff = 0.0
             except Exception as error:  # the relay must outlive any failure
                 backoff = self._failed(error, backoff)
                 stop.wait(backoff)
                 continue
-            if published is None and woken:
+            if settled is None and unserved_wake:
                 # Another relay holds the lock; our commit's events may be after its batch.
                 wake.wait(BUSY_RETRY)
-            elif not published:
+                continue
+            unserved_wake = False
+            if not settled:
                 wake.wait(self.poll_interval)
             # else: events went out, more may have been committed meanwhile: go again.
+
+    def close(self) -> None:
+        if self._senders is not None:
+            self._senders.shutdown(wait=False)
 
     def _failed(self, error: Exception, backoff: float) -> float:
         """Record a failed round and return the next pause: doubling, jittered, capped."""
