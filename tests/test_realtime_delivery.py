@@ -225,4 +225,14 @@ def test_an_unexpected_publisher_error_stalls_only_its_resource(committing_app, 
     relay.drain()
     assert_exactly_once_in_order(fake_ably.published(TICKETS), 6)
     assert fake_ably.duplicates == 0
-    relay.close()
+
+
+def test_the_ably_client_is_switched_to_http1(committing_app, fake_ably):
+    """One SDK client serves many sending threads, which HTTP/2 in httpcore cannot do."""
+    publisher = committing_app(**ably_settings(fake_ably)).extensions["realtime"].publisher
+    http = publisher.client.http
+    httpx_client = next(value for name, value in vars(http).items() if name.endswith("__client"))
+    assert httpx_client._transport._pool._http2 is False
+    assert httpx_client._transport._pool._http1 is True
+    publisher.publish(TICKETS, [{"id": "x-1", "name": "ticket_created", "data": {"a": 1}}])
+    assert fake_ably.published(TICKETS)[0]["data"] == {"a": 1}

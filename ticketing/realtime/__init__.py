@@ -70,7 +70,6 @@ class RealtimeState:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self.relay.close()
 
 
 def _wake_after_commit(session: Session) -> None:

@@ -2,7 +2,6 @@
 
 import json
 import logging
-import threading
 
 import httpx
 from ably.sync import AblyException, AblyRestSync
@@ -53,24 +52,27 @@ def fit_message(data: dict) -> dict:
     return data
 
 
+def over_http1(client: AblyRestSync, connections: int) -> AblyRestSync:
+    """Make the SDK speak HTTP/1.1, so one client can serve several sending threads.
+
+    The SDK opens its httpx client with HTTP/2, and httpcore's synchronous HTTP/2 is not safe
+    to share between threads (encode/httpx#3002: out-of-order stream ids, broken
+    connections). Over HTTP/1.1 each request in flight gets a pooled connection of its own.
+    """
+    http = client.http
+    attribute = next((name for name in vars(http) if name.endswith("__client")), None)
+    if attribute is None:
+        raise RuntimeError("ably SDK internals changed: cannot switch it to HTTP/1.1")
+    getattr(http, attribute).close()
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    setattr(http, attribute, httpx.Client(http2=False, limits=limits))
+    return client
+
+
 class AblyPublisher:
-    """Publishes with one SDK client per thread: the SDK's HTTP/2 connection (httpcore's sync
-    HTTP/2) is not safe to share between the relay's sending threads."""
-
     def __init__(self, config) -> None:
-        self.options = ably_options(config)
-        self._local = threading.local()
-        self._clients: list[AblyRestSync] = []
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> AblyRestSync:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = AblyRestSync(**self.options)
-            with self._lock:
-                self._clients.append(client)
-        return client
+        connections = config.get("REALTIME_PUBLISH_CONCURRENCY", 16) + 2
+        self.client = over_http1(AblyRestSync(**ably_options(config)), connections)
 
     def publish(self, channel: str, messages: list[dict]) -> None:
         """Publish `messages` ({id, name, data}) in one request; raise PublishError on failure."""
@@ -92,10 +94,7 @@ class AblyPublisher:
         return request.to_dict()
 
     def close(self) -> None:
-        with self._lock:
-            clients, self._clients = self._clients, []
-        for client in clients:
-            client.close()
+        self.client.close()
 
 
 class LogPublisher:

@@ -68,8 +68,6 @@ class Relay:
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self.concurrency = concurrency  # publish requests in flight, each for another resource
-        # Long-lived, so each sending thread keeps its Ably client and connection across rounds.
-        self._senders: ThreadPoolExecutor | None = None
         self.stats = RelayStats()
         self.on_publish = on_publish or (lambda count: None)
         self.on_failure = on_failure or (lambda: None)
@@ -110,11 +108,10 @@ class Relay:
                 self._message(event))
         if len(sequences) == 1:  # the common case under light load: no threads to start
             return self._send_sequence(next(iter(sequences.values())))
-        if self._senders is None:
-            self._senders = ThreadPoolExecutor(self.concurrency, "realtime-send")
         result = BatchResult()
-        for partial in self._senders.map(self._send_sequence, sequences.values()):
-            result.merge(partial)
+        with ThreadPoolExecutor(min(self.concurrency, len(sequences))) as pool:
+            for partial in pool.map(self._send_sequence, sequences.values()):
+                result.merge(partial)
         return result
 
     def _message(self, event: Event) -> dict:
@@ -177,10 +174,6 @@ class Relay:
             if not settled:
                 wake.wait(self.poll_interval)
             # else: events went out, more may have been committed meanwhile: go again.
-
-    def close(self) -> None:
-        if self._senders is not None:
-            self._senders.shutdown(wait=False)
 
     def _failed(self, error: Exception, backoff: float) -> float:
         """Record a failed round and return the next pause: doubling, jittered, capped."""
