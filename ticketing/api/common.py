@@ -1,6 +1,7 @@
 """What the resource views share: the blueprint class, the envelope, documented errors."""
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 import flask_smorest
@@ -32,12 +33,11 @@ def page(message: str, records: list, pagination: dict) -> dict:
 
 def documents_errors(blp, *statuses: int):
     """Add the envelope-shaped error responses a view can return to its OpenAPI entry."""
-    names = {400: "BAD_REQUEST", 404: "NOT_FOUND", 409: "CONFLICT", 413: "REQUEST_ENTITY_TOO_LARGE",
-             422: "UNPROCESSABLE_ENTITY", 503: "SERVICE_UNAVAILABLE"}
 
     def decorate(view):
         for status in statuses:
-            view = blp.alt_response(status, response=names[status])(view)
+            # flask-smorest registers one response per HTTPStatus name, all with our ERROR_SCHEMA.
+            view = blp.alt_response(status, response=HTTPStatus(status).name)(view)
         return view
 
     return decorate

@@ -13,7 +13,7 @@ from ..schemas.event import (
     HistoryQuerySchema,
     TokenRequestSchema,
 )
-from .common import Blueprint, documents_errors, ok
+from .common import Blueprint, documents_errors, page
 
 blp = Blueprint("events", __name__, url_prefix="", description="Realtime events")
 
@@ -31,7 +31,7 @@ class Feed(MethodView):
         """
         records, cursor = read_feed(db.session, args.get("after"), args["limit"])
         pagination = {"limit": args["limit"], "next_cursor": cursor}
-        return ok("Events have been fetched.", {"records": records, "pagination": pagination})
+        return page("Events have been fetched.", records, pagination)
 
 
 @blp.route("/tickets/<ticket_id>/events")
@@ -49,7 +49,7 @@ class TicketHistory(MethodView):
         more = len(events) == args["limit"]
         pagination = {"per_page": args["limit"],
                       "next_cursor": str(events[-1]["version"]) if more else None}
-        return ok("Ticket events have been fetched.", {"records": events, "pagination": pagination})
+        return page("Ticket events have been fetched.", events, pagination)
 
 
 @blp.route("/realtime/token")

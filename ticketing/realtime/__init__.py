@@ -1,7 +1,6 @@
 """The realtime extension: event outbox, publisher to Ably, relay."""
 
 import json
-import logging
 import os
 import threading
 
@@ -13,8 +12,6 @@ from ..errors import Unavailable
 from .outbox import WAKE_KEY
 from .publisher import AblyPublisher, make_publisher
 from .relay import Relay
-
-log = logging.getLogger(__name__)
 
 
 class RealtimeState:

@@ -129,7 +129,9 @@ class Relay:
             try:
                 self.publisher.publish(message["channel"], [message])
                 result.published.append(message["event"])
-            except Exception as error:  # one resource's trouble stalls only that resource
+            # Anything else the SDK lets escape (e.g. on an odd 2xx body) is retryable too, and
+            # one resource's trouble stalls only that resource.
+            except Exception as error:
                 if not isinstance(error, PublishError):
                     error = PublishError(f"{error.__class__.__name__}: {error}")
                 if error.retryable:
@@ -188,7 +190,7 @@ class Relay:
         return backoff * random.uniform(0.8, 1.2)
 
     def drain(self, timeout: float = 10.0) -> None:
-        """Publish until nothing is pending (tests and the CLI); raise on Ably failure."""
+        """Publish until nothing is pending (for tests); raise on Ably failure."""
         deadline = time.monotonic() + timeout
         while self.publish_pending() or self.pending_count():
             if time.monotonic() > deadline:
