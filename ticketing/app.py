@@ -5,6 +5,7 @@ from flask_cors import CORS
 
 from .api import init_api
 from .api.docs import SETTINGS as DOCS_SETTINGS
+from .auth.limits import init_rate_limits
 from .cli import register_cli
 from .config import Config
 from .db import db
@@ -34,6 +35,7 @@ def create_app(config: Config | None = None) -> Flask:
     db.init_app(app)
     realtime.init_app(app)
     init_observability(app)
+    init_rate_limits(app)  # after authentication: the limits are keyed on the credential
     register_error_handlers(app)
     init_api(app)
     register_cli(app)
