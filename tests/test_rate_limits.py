@@ -165,6 +165,9 @@ def test_cors_preflights_are_not_limited(limited_app):
     preflight = {"Origin": "https://desk.test", "Access-Control-Request-Method": "POST"}
     for _ in range(3):
         assert client.options("/api/tickets", headers=preflight).status_code == 200
+    exposed = client.get("/api/tickets", headers={"Origin": "https://desk.test"}).headers[
+        "Access-Control-Expose-Headers"]
+    assert {"RateLimit-Remaining", "RateLimit-Reset", "Retry-After"} <= set(exposed.split(", "))
 
 
 def test_without_an_api_prefix_the_public_routes_stay_free(limited_app):

@@ -18,7 +18,8 @@ def enable_cors(app: Flask) -> None:
     """Let the configured browser origins call the API (and read its useful headers)."""
     if app.config["CORS_ORIGINS"]:
         CORS(app, origins=app.config["CORS_ORIGINS"], max_age=600,
-             expose_headers=["Location", "X-Request-ID", "Retry-After"],
+             expose_headers=["Location", "X-Request-ID", "Retry-After", "RateLimit-Limit",
+                             "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"],
              resources={r"/*": {}})
 
 

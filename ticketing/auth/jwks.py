@@ -48,7 +48,7 @@ def _signing_key(entry: object) -> PyJWK | None:
     """One entry as a key we may verify with, or None for entries we must not use."""
     if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
         return None
-    if entry.get("use", "sig") != "sig":
+    if entry.get("use") not in (None, "sig"):  # "enc" keys are not for signatures
         return None
     try:
         key = PyJWK(entry)
