@@ -9,12 +9,11 @@ import uuid
 import httpx
 import pytest
 import redis
-from flask import g, request
 from prometheus_client import REGISTRY
 
 from ticketing import create_app
-from ticketing.auth import Actor, Role
-from ticketing.auth.limits import client_network, init_rate_limits
+from ticketing.auth import Role
+from ticketing.auth.limits import client_network
 from ticketing.config import Config
 
 from .conftest import TestConfig
@@ -23,43 +22,29 @@ from .serving import Gunicorn, free_port, wait_until
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
 
-def actor_from_test_header() -> None:
-    """Stands in for the authentication hook, which runs before the limiter's.
-
-    `X-Test-Actor: api_key:<uuid>` is a valid credential, `anonymous-role` the actor
-    AUTH_ANONYMOUS_ROLE lets in; anything else (or nothing) leaves `g.actor` unset, as a
-    missing or invalid credential does.
-    """
-    value = request.headers.get("X-Test-Actor", "")
-    if value == "anonymous-role":
-        g.actor = Actor(type="anonymous", role=Role.VIEWER)
-    elif value.startswith(("api_key:", "agent:")):
-        kind, _, ident = value.partition(":")
-        g.actor = Actor(type=kind, role=Role.ADMIN, id=uuid.UUID(ident))
-
-
 @pytest.fixture
-def limited_app(app, database_url):  # `app` has migrated the database
+def limited_app(app, database_url):  # `app` has migrated the database and issued KEYS
     made = []
 
     def make(**settings):
-        settings = {"RATE_LIMIT_DEFAULT": "5 per minute", "RATE_LIMIT_ANONYMOUS": "3 per minute",
+        settings = {"RATE_LIMITS_ENABLED": True, "RATE_LIMIT_DEFAULT": "5 per minute",
+                    "RATE_LIMIT_ANONYMOUS": "3 per minute",
                     "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}", "REDIS_URL": None,
                     **settings}
-        app = create_app(TestConfig(database_url, **settings))  # limits off: see conftest
-        app.before_request(actor_from_test_header)
-        app.config["RATE_LIMITS_ENABLED"] = True
-        init_rate_limits(app)  # as create_app does: after the authentication hook
-        made.append(app)
-        return app
+        new_app = create_app(TestConfig(database_url, **settings))
+        made.append(new_app)
+        return new_app
 
     yield make
-    for app in made:
-        app.extensions["db"].engine.dispose()
+    for made_app in made:
+        made_app.extensions["db"].engine.dispose()
 
 
-def credential() -> dict:
-    return {"X-Test-Actor": f"api_key:{uuid.uuid4()}"}
+def anonymous(app):
+    return app.test_client(credential=None)
+
+
+GUESS = "tkt_" + "x" * 43  # shaped like an API key, but no such key
 
 
 def statuses(client, count: int, path: str = "/api/tickets", **kwargs) -> list[int]:
@@ -71,7 +56,7 @@ def not_limited(codes: list[int]) -> bool:
 
 
 def test_the_limit_answers_429_in_the_envelope_with_headers(limited_app):
-    client = limited_app().test_client()
+    client = anonymous(limited_app())
     for remaining in (2, 1, 0):
         response = client.get("/api/tickets")
         assert response.status_code != 429
@@ -91,7 +76,7 @@ def test_the_limit_answers_429_in_the_envelope_with_headers(limited_app):
 
 
 def test_every_api_route_and_method_shares_one_budget(limited_app):
-    client = limited_app().test_client()
+    client = limited_app(RATE_LIMIT_DEFAULT="3 per minute").test_client()  # the admin key
     client.get("/api/tickets")
     client.get("/api/no-such-thing")  # scanning for routes costs too
     client.post("/api/tickets", json={})
@@ -99,25 +84,26 @@ def test_every_api_route_and_method_shares_one_budget(limited_app):
 
 
 def test_each_credential_has_its_own_budget(limited_app):
-    client = limited_app().test_client()
-    alice, bob = credential(), credential()
-    assert not_limited(statuses(client, 5, headers=alice))
-    assert statuses(client, 1, headers=alice) == [429]
-    assert not_limited(statuses(client, 5, headers=bob))
-    assert not_limited(statuses(client, 3))  # the address, without a credential, is apart
+    app = limited_app()
+    admin, viewer = app.test_client(credential=Role.ADMIN), app.test_client(credential=Role.VIEWER)
+    assert statuses(admin, 5) == [200] * 5
+    assert statuses(admin, 1) == [429]
+    assert statuses(viewer, 5) == [200] * 5
+    assert statuses(anonymous(app), 3) == [401] * 3  # the address, without a credential
 
 
 def test_failed_guesses_exhaust_the_address_not_the_users_of_it(limited_app):
-    client = limited_app().test_client()
-    guesses = {"X-Test-Actor": "invalid", "Authorization": "Bearer tk_guess"}
-    assert not_limited(statuses(client, 3, headers=guesses))
-    assert statuses(client, 2, headers=guesses) == [429, 429]
-    assert statuses(client, 1) == [429]  # no credential at all: the same address budget
-    assert not_limited(statuses(client, 5, headers=credential()))
+    app = limited_app()
+    guesser = app.test_client(credential=GUESS)
+    assert statuses(guesser, 3) == [401] * 3
+    assert statuses(guesser, 2) == [429, 429]
+    assert statuses(anonymous(app), 1) == [429]  # no credential at all: the same budget
+    assert statuses(app.test_client(credential="eyJhbGciOiJub25lIn0.e30."), 1) == [429]
+    assert statuses(app.test_client(credential=Role.AGENT), 5) == [200] * 5
 
 
 def test_addresses_have_separate_budgets(limited_app):
-    client = limited_app().test_client()
+    client = anonymous(limited_app())
 
     def from_address(address: str, count: int) -> list[int]:
         return statuses(client, count, environ_base={"REMOTE_ADDR": address})
@@ -143,17 +129,15 @@ def test_client_network(address, network):
 
 
 def test_callers_let_in_anonymously_get_the_default_budget_per_address(limited_app):
-    client = limited_app().test_client()
-    anonymous = {"X-Test-Actor": "anonymous-role"}
-    assert not_limited(statuses(client, 5, headers=anonymous))
-    assert statuses(client, 1, headers=anonymous) == [429]
-    other = statuses(client, 5, headers=anonymous, environ_base={"REMOTE_ADDR": "203.0.113.9"})
-    assert not_limited(other)
+    client = anonymous(limited_app(AUTH_ANONYMOUS_ROLE="viewer"))
+    assert statuses(client, 5) == [200] * 5
+    assert statuses(client, 1) == [429]
+    assert statuses(client, 5, environ_base={"REMOTE_ADDR": "203.0.113.9"}) == [200] * 5
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
 def test_routes_outside_the_api_are_not_limited(limited_app, path):
-    client = limited_app(RATE_LIMIT_ANONYMOUS="1 per minute").test_client()
+    client = anonymous(limited_app(RATE_LIMIT_ANONYMOUS="1 per minute"))
     for _ in range(4):
         response = client.get(path)
         assert response.status_code != 429 and "RateLimit-Limit" not in response.headers
@@ -161,7 +145,7 @@ def test_routes_outside_the_api_are_not_limited(limited_app, path):
 
 def test_cors_preflights_are_not_limited(limited_app):
     app = limited_app(RATE_LIMIT_ANONYMOUS="1 per minute", CORS_ORIGINS=["https://desk.test"])
-    client = app.test_client()
+    client = anonymous(app)
     preflight = {"Origin": "https://desk.test", "Access-Control-Request-Method": "POST"}
     for _ in range(3):
         assert client.options("/api/tickets", headers=preflight).status_code == 200
@@ -171,7 +155,7 @@ def test_cors_preflights_are_not_limited(limited_app):
 
 
 def test_without_an_api_prefix_the_public_routes_stay_free(limited_app):
-    client = limited_app(API_PREFIX="", RATE_LIMIT_ANONYMOUS="1 per minute").test_client()
+    client = anonymous(limited_app(API_PREFIX="", RATE_LIMIT_ANONYMOUS="1 per minute"))
     assert statuses(client, 2, "/tickets")[1] == 429
     assert not_limited(statuses(client, 3, "/healthz") + statuses(client, 3, "/openapi.json"))
 
@@ -207,7 +191,7 @@ def test_settings_are_read(monkeypatch):
 
 
 def test_the_tighter_of_several_limits_is_reported(limited_app):
-    client = limited_app(RATE_LIMIT_ANONYMOUS="2 per second;3 per hour").test_client()
+    client = anonymous(limited_app(RATE_LIMIT_ANONYMOUS="2 per second;3 per hour"))
     response = client.get("/api/tickets")
     assert response.headers["RateLimit-Limit"] == "2"
     client.get("/api/tickets")
@@ -250,11 +234,10 @@ def test_apps_sharing_redis_share_the_counters(limited_app):
     prefix = f"test-{uuid.uuid4().hex}"
     first, second = (limited_app(REDIS_URL=SHARED_REDIS, RATE_LIMIT_KEY_PREFIX=prefix)
                      for _ in range(2))
-    alice = credential()
     try:
-        assert not_limited(statuses(first.test_client(), 3, headers=alice))
-        assert not_limited(statuses(second.test_client(), 2, headers=alice))
-        assert statuses(first.test_client(), 1, headers=alice) == [429]
+        assert statuses(first.test_client(), 3) == [200] * 3
+        assert statuses(second.test_client(), 2) == [200] * 2
+        assert statuses(first.test_client(), 1) == [429]
     finally:
         assert len(forget_keys(SHARED_REDIS, prefix)) == 1
 
@@ -262,12 +245,11 @@ def test_apps_sharing_redis_share_the_counters(limited_app):
 def test_redis_down_serves_and_limits_in_memory(limited_app, caplog):
     failures = REGISTRY.get_sample_value("rate_limit_storage_failures_total") or 0
     app = limited_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", REDIS_TIMEOUT=0.2)
-    client = app.test_client()
+    client = anonymous(app)
     with caplog.at_level(logging.WARNING, logger="ticketing.auth.limits"):
         started = time.monotonic()
         codes = statuses(client, 5)
-    assert not_limited(codes[:3]) and codes[3:] == [429, 429]  # still limited
-    assert max(codes) < 500
+    assert codes == [401, 401, 401, 429, 429]  # still limited, never a 500
     assert time.monotonic() - started < 3
     assert fallback_gauge() == 1
     assert REGISTRY.get_sample_value("rate_limit_storage_failures_total") == failures + 1
@@ -305,18 +287,17 @@ def test_limits_move_to_memory_and_back_when_redis_goes_and_returns(limited_app,
     prefix = f"test-{uuid.uuid4().hex}"
     app = limited_app(REDIS_URL=url, RATE_LIMIT_KEY_PREFIX=prefix, REDIS_TIMEOUT=0.2,
                       RATE_LIMIT_DEFAULT="1000 per minute")
-    client = app.test_client()
-    alice = credential()
-    assert not_limited(statuses(client, 2, headers=alice))
+    client = app.test_client()  # the admin key
+    assert statuses(client, 2) == [200, 200]
     assert fallback_gauge() == 0
     stop()
-    assert not_limited(statuses(client, 2, headers=alice))
+    assert statuses(client, 2) == [200, 200]
     assert fallback_gauge() == 1
     start()
     # Flask-Limiter looks at the storage again after 1, 2, 4 ... seconds.
-    wait_until(lambda: not_limited(statuses(client, 1, headers=alice))
-               and fallback_gauge() == 0, timeout=40, interval=0.5)
-    client.get("/api/tickets", headers=alice)
+    wait_until(lambda: statuses(client, 1) == [200] and fallback_gauge() == 0,
+               timeout=40, interval=0.5)
+    client.get("/api/tickets")
     keys = forget_keys(url, prefix)
     assert len(keys) == 1 and keys[0].startswith(f"LIMITS:LIMITER/{prefix}/credential:api_key:")
 
@@ -339,10 +320,10 @@ def test_three_gunicorn_workers_share_the_counters_in_redis(app, database_url):
     try:
         with Gunicorn(database_url, workers=3, **settings) as server:
             codes = spread_requests(server.url, 20)
-            assert codes.count(429) == 10 and 429 not in codes[:10], codes
+            assert codes == [401] * 10 + [429] * 10, codes  # no credential: the address budget
             # Behind nginx (PROXY_HOPS=1) each client address has a budget of its own.
             other = spread_requests(server.url, 11, **{"X-Forwarded-For": "198.51.100.4"})
-            assert other.count(429) == 1 and other[-1] == 429, other
+            assert other == [401] * 10 + [429], other
             counters = redis.Redis.from_url(SHARED_REDIS)
             hits = {key: int(counters.get(key)) for key in counters.scan_iter(
                 f"LIMITS:LIMITER/{prefix}/*")}
@@ -356,9 +337,9 @@ def test_gunicorn_workers_keep_serving_when_redis_is_down(app, database_url):
     settings = {"RATE_LIMITS_ENABLED": "true", "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
                 "REDIS_TIMEOUT": "0.2", "RATE_LIMIT_ANONYMOUS": "4 per minute"}
     with Gunicorn(database_url, workers=3, **settings) as server:
-        codes = spread_requests(server.url, 20)
+        codes = spread_requests(server.url, 20)  # without a credential: 401 until limited
         metrics = httpx.get(f"{server.url}/metrics").text
-    assert set(codes) <= {200, 401, 429}, codes  # never a 5xx
+    assert set(codes) <= {401, 429}, codes  # never a 5xx
     served = len(codes) - codes.count(429)
     assert 4 <= served <= 12, codes  # each worker counts on its own: at most 3 x 4
     assert "rate_limit_storage_fallback 1.0" in metrics

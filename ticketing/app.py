@@ -1,10 +1,11 @@
-"""Application factory: config -> db -> realtime -> observability -> api -> cli."""
+"""Application factory: config -> db -> realtime -> observability -> auth -> api -> cli."""
 
 from flask import Flask
 from flask_cors import CORS
 
 from .api import init_api
 from .api.docs import SETTINGS as DOCS_SETTINGS
+from .auth import init_auth
 from .auth.limits import init_rate_limits
 from .cli import register_cli
 from .config import Config
@@ -36,6 +37,7 @@ def create_app(config: Config | None = None) -> Flask:
     db.init_app(app)
     realtime.init_app(app)
     init_observability(app)
+    init_auth(app)
     init_rate_limits(app)  # after authentication: the limits are keyed on the credential
     register_error_handlers(app)
     init_api(app)
