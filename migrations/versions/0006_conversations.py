@@ -91,8 +91,8 @@ def downgrade() -> None:
     op.drop_index("ix_tickets_requester_email_lower", table_name="tickets")
     op.drop_index("ix_tickets_tags", table_name="tickets")
     op.drop_index("ix_tickets_last_activity_at_id", table_name="tickets")
-    op.drop_constraint("ck_tickets_requester_email_format", "tickets", type_="check")
-    op.drop_constraint("ck_tickets_tags_count", "tickets", type_="check")
+    op.drop_constraint(op.f("ck_tickets_requester_email_format"), "tickets", type_="check")
+    op.drop_constraint(op.f("ck_tickets_tags_count"), "tickets", type_="check")
     for column in ("first_response_at", "last_activity_at", "comments_count", "tags",
                    "requester_email", "requester_name"):
         op.drop_column("tickets", column)
