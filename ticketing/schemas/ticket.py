@@ -7,6 +7,7 @@ from webargs.fields import DelimitedList
 
 from ..models import TicketPriority, TicketStatus
 from .common import (
+    ActorSchema,
     Email,
     NonEmptyUpdateMixin,
     PageQuerySchema,
@@ -41,6 +42,8 @@ class TicketSchema(Schema):
     status = fields.Enum(TicketStatus, by_value=True)
     priority = fields.Enum(TicketPriority, by_value=True)
     assigned_to = fields.UUID(allow_none=True)
+    created_by = fields.Nested(ActorSchema, allow_none=True,
+                               metadata={"description": "Who created it; null before 0003"})
     requester = fields.Nested(RequesterSchema, allow_none=True)
     tags = fields.List(fields.String(), metadata={"description": "Sorted"})
     comments_count = fields.Integer(metadata={"description": "Comments not deleted"})
