@@ -1,7 +1,7 @@
 """conversations: requesters, comments and tags
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-21
 
 Only adds: new nullable or defaulted columns on tickets, a new comments table, new indexes.
@@ -13,8 +13,10 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from ticketing.db_security import lock_down
+
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -77,8 +79,8 @@ def create_comments() -> None:
                     ["ticket_id", "public", "created_at", "id"])
     op.create_index("ix_comments_search_vector", "comments", ["search_vector"],
                     postgresql_using="gin")
-    # TODO(after merging "Access control core"): lock_down(op, "comments") from
-    # ticketing.db_security, so Supabase's anon/authenticated roles cannot reach the table.
+    # Keep the table out of Supabase's Data API, like every other table (see 0003).
+    lock_down(op, "comments")
 
 
 def upgrade() -> None:

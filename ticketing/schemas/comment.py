@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from .common import PageQuerySchema, StrictSchema, Text
+from .common import ActorSchema, PageQuerySchema, StrictSchema, Text
 
 MAX_BODY = 50_000
 
@@ -16,12 +16,6 @@ def _body_field() -> Text:
     return Text(required=True, validate=[validate.Length(min=1, max=MAX_BODY), not_blank],
                 metadata={"description": f"1-{MAX_BODY:,} characters, stored as given",
                           "example": "Could you send us a screenshot of the error?"})
-
-
-class ActorSchema(Schema):
-    type = fields.String(metadata={"description": "agent, api_key, anonymous or system"})
-    id = fields.String(metadata={"description": "The agent's or API key's id"})
-    name = fields.String(metadata={"description": "API keys: the key's name"})
 
 
 class CommentSchema(Schema):

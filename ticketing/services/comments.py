@@ -126,6 +126,6 @@ def record_ticket_event(session: Session, name: str, ticket: Ticket, changes: di
     A conversation change is a change of the ticket: the event is the ticket_updated event
     record() makes, under its own name and with the extra fields (the comment) added.
     """
-    event = record(session, "updated", "ticket", ticket, changes)
+    event = record(session, "updated", "ticket", ticket, changes, actor=actor)
     event.name = name
     event.payload = {**event.payload, **jsonable(extra)}

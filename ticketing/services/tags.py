@@ -37,7 +37,7 @@ def set_tags(session: Session, ticket: Ticket, tags: list[str], actor: Actor) ->
     changes = apply_changes(ticket, {"tags": tags})
     if changes:
         flush(session)
-        record(session, "updated", "ticket", ticket, changes)
+        record(session, "updated", "ticket", ticket, changes, actor=actor)
     return ticket
 
 
