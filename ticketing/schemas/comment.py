@@ -8,7 +8,7 @@ MAX_BODY = 50_000
 
 
 def not_blank(value: str) -> None:
-    if not value.strip():
+    if value and not value.strip():
         raise ValidationError("Must not be blank.")
 
 
