@@ -1,11 +1,14 @@
 """Comments: a ticket's public replies and internal notes."""
 
+import threading
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from ticketing.auth import Role
 from ticketing.services.tickets import filtered_tickets
 
+from .concurrency import wait_for_lock_waiters
 from .plans import explain
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
@@ -361,3 +364,37 @@ def test_comment_events_carry_their_actor(client_as, ticket):
     created, deleted = history["records"][1:]
     assert created["actor"] == comment["author"]
     assert deleted["actor"]["name"] == "test admin"
+
+
+def test_concurrent_comments_keep_count_and_versions(committing_app, database_url):
+    """Comments posted at once, in real transactions: none is lost from the ticket's counters."""
+    client = committing_app(DB_POOL_SIZE=10).test_client()  # a connection per request
+    ticket = client.post("/api/tickets", json={"title": "t", "description": "d"}).json["data"]
+    statuses = []
+
+    def post(number):
+        response = client.post(comments_path(ticket["id"]),
+                               json={"body": f"reply {number}", "public": True})
+        statuses.append(response.status_code)
+
+    engine = create_engine(database_url)
+    with engine.connect() as blocker:
+        blocker.execute(text("SELECT 1 FROM tickets WHERE id = :id FOR UPDATE"),
+                        {"id": ticket["id"]})
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(5)]
+        for thread in threads:
+            thread.start()
+        wait_for_lock_waiters(blocker, len(threads))
+        blocker.rollback()
+    for thread in threads:
+        thread.join(timeout=30)
+    engine.dispose()
+    assert statuses == [201] * 5
+    final = client.get(f"/api/tickets/{ticket['id']}").json["data"]
+    assert final["comments_count"] == 5 and final["version"] == 6
+    thread_ = client.get(comments_path(ticket["id"])).json["data"]["records"]
+    assert final["first_response_at"] == thread_[0]["created_at"]
+    assert final["last_activity_at"] == thread_[-1]["created_at"]
+    history = client.get(f"/api/tickets/{ticket['id']}/events").json["data"]["records"]
+    assert [e["version"] for e in history] == [1, 2, 3, 4, 5, 6]
+    assert [e["comment"]["id"] for e in history[1:]] == [c["id"] for c in thread_]

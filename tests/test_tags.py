@@ -1,7 +1,6 @@
 """Tags on tickets: set whole, add or remove one, filter, and the tags in use."""
 
 import threading
-import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -9,6 +8,7 @@ from sqlalchemy import create_engine, text
 from ticketing.auth import Role
 from ticketing.services.tickets import filtered_tickets
 
+from .concurrency import wait_for_lock_waiters
 from .plans import explain
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
@@ -191,17 +191,6 @@ def test_concurrent_tagging_loses_nothing(committing_app, database_url):
     history = client.get(f"/api/tickets/{ticket['id']}/events").json["data"]["records"]
     assert [e["version"] for e in history] == list(range(1, 2 + len(threads)))
 
-
-def wait_for_lock_waiters(connection, count: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    query = text("SELECT count(*) FROM pg_stat_activity "
-                 "WHERE wait_event_type = 'Lock' AND datname = current_database()")
-    while time.monotonic() < deadline:
-        connection.execute(text("SELECT pg_stat_clear_snapshot()"))
-        if connection.execute(query).scalar() >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{count} requests never waited for the ticket's lock")
 
 
 def test_who_may_tag(client_as, make_ticket):
