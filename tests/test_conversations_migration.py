@@ -64,3 +64,23 @@ def test_downgrade_removes_only_what_it_added(migrated):
         assert connection.execute(text("SELECT title FROM tickets")).scalars().all() == ["old"]
     command.upgrade(config, "head")
     command.check(config)
+
+
+def test_comments_are_kept_from_supabase_data_api_roles(migrated):
+    """Like Supabase: anon and authenticated get every new table by default; 0006 takes it back."""
+    config, engine = migrated
+    with engine.begin() as connection:
+        for role in ("anon", "authenticated"):
+            connection.execute(text(
+                f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
+                f"THEN CREATE ROLE {role} NOLOGIN; END IF; END $$"))
+        connection.execute(text("ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+                                "GRANT ALL ON TABLES TO anon, authenticated"))
+    command.upgrade(config, "0006")
+    with engine.connect() as connection:
+        assert connection.execute(text(
+            "SELECT relrowsecurity FROM pg_class WHERE relname = 'comments'")).scalar() is True
+        for role in ("anon", "authenticated"):
+            assert connection.execute(text(
+                f"SELECT has_table_privilege('{role}', 'comments', "
+                "'SELECT,INSERT,UPDATE,DELETE')")).scalar() is False
