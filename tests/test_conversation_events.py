@@ -32,6 +32,9 @@ def test_comment_and_tag_events_are_published_in_version_order(live, fake_ably):
     assert messages[4]["data"]["comment"]["deleted"] is True
     assert all(m["data"]["ticketId"] == ticket["id"] for m in messages)
     assert all(m["data"]["actor"]["type"] == "api_key" for m in messages)
+    feed = live.get("/api/events?limit=100").json["data"]["records"]
+    assert [(e["event"], e["version"], e["actor"]) for e in feed] == [
+        (m["name"], m["data"]["version"], m["data"]["actor"]) for m in messages]
 
 
 def test_an_oversized_comment_event_is_published_without_its_texts(live, fake_ably):
