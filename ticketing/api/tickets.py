@@ -13,9 +13,11 @@ from ..schemas.ticket import (
     TicketUpdateSchema,
 )
 from ..services import tickets as service
+from . import comments
 from .common import Blueprint, documents_errors, ok, page
 
 blp = Blueprint("tickets", __name__, url_prefix="/tickets", description="Support tickets")
+blp.register_blueprint(comments.blp)
 
 
 @blp.route("")

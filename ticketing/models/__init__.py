@@ -2,7 +2,8 @@
 
 from .agent import Agent
 from .api_key import ApiKey
+from .comment import Comment
 from .event import Event
 from .ticket import Ticket, TicketPriority, TicketStatus
 
-__all__ = ["Agent", "ApiKey", "Event", "Ticket", "TicketPriority", "TicketStatus"]
+__all__ = ["Agent", "ApiKey", "Comment", "Event", "Ticket", "TicketPriority", "TicketStatus"]
