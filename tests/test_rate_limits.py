@@ -129,9 +129,11 @@ def test_client_network(address, network):
 
 
 def test_callers_let_in_anonymously_get_the_default_budget_per_address(limited_app):
-    client = anonymous(limited_app(AUTH_ANONYMOUS_ROLE="viewer"))
+    app = limited_app(AUTH_ANONYMOUS_ROLE="viewer", RATE_LIMIT_ANONYMOUS="5 per minute")
+    client = anonymous(app)
     assert statuses(client, 5) == [200] * 5
     assert statuses(client, 1) == [429]
+    assert statuses(app.test_client(credential=GUESS), 1) == [401]  # guesses count apart
     assert statuses(client, 5, environ_base={"REMOTE_ADDR": "203.0.113.9"}) == [200] * 5
 
 

@@ -85,7 +85,9 @@ def rate_limit_key() -> str:
     actor = credential_actor()
     if actor is not None:
         return f"credential:{actor.scope}"
-    return f"address:{client_network(request.remote_addr)}"
+    # Let in by AUTH_ANONYMOUS_ROLE ("anonymous") or refused ("address"): per client address.
+    kind = "anonymous" if g.get("actor") is not None else "address"
+    return f"{kind}:{client_network(request.remote_addr)}"
 
 
 def rate_limit_value() -> str:
