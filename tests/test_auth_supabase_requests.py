@@ -115,3 +115,34 @@ def test_without_supabase_settings_tokens_are_refused(client_as, jwks, signer):
     token = signer.token(jwks.issuer)
     response = client.get("/api/tickets", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401 and jwks.fetches == 0
+
+
+def test_an_agent_may_rename_itself_and_nothing_more(signed_in):
+    client, me = signed_in("agent")
+    _, colleague = signed_in("agent")
+    renamed = client.patch(f"/api/agents/{me['id']}", json={"name": "  New Name "})
+    assert renamed.status_code == 200, renamed.json
+    assert renamed.json["data"]["name"] == "New Name"
+    for body in ({"role": "admin"}, {"email": "me@example.com"}, {"name": "x", "role": "admin"},
+                 {"user_id": str(uuid.uuid4())}):
+        refused = client.patch(f"/api/agents/{me['id']}", json=body)
+        assert refused.status_code == 403, body
+        assert refused.json["message"] == "Not permitted: agents may change only their own name"
+    other = client.patch(f"/api/agents/{colleague['id']}", json={"name": "Hijacked"})
+    assert other.status_code == 403
+
+
+def test_a_viewer_may_not_rename_itself(signed_in):
+    client, me = signed_in("viewer")
+    refused = client.patch(f"/api/agents/{me['id']}", json={"name": "Viewer"})
+    assert refused.status_code == 403
+    assert refused.json["message"] == "Not permitted for the viewer role"
+
+
+def test_a_signed_in_agent_authors_its_comments(signed_in):
+    client, me = signed_in("agent")
+    ticket = client.post("/api/tickets", json={"title": "t", "description": "d"}).json["data"]
+    comment = client.post(f"/api/tickets/{ticket['id']}/comments",
+                          json={"body": "On it", "public": True})
+    assert comment.status_code == 201, comment.json
+    assert comment.json["data"]["author"] == {"type": "agent", "id": me["id"]}
