@@ -48,7 +48,7 @@ def run_memory(args, url: str, log_dir: Path, load: Load) -> MemoryFigures | Non
     restore(url)
     with postgres_pinned(url, other_cores), fake_ably(0.0, log_dir) as (ably_pid, ably):
         pin_tree(ably_pid, other_cores)
-        extra = {**worker_env(args), **ably, "GUNICORN_MAX_REQUESTS": "0"}
+        extra = {**worker_env(args.http_threads), **ably, "GUNICORN_MAX_REQUESTS": "0"}
         with gunicorn(url, args.http_workers, log_dir, "memory", extra,
                       cores=server_core) as server:
             run_wrk(load, server.port, "mix", args.warmup_seconds)

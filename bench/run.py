@@ -81,7 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          else args.scenario)
     defaults = {"seconds": (10, 3), "warmup_seconds": (3, 1), "http_rows": (10_000, 2_000),
                 "small_rows": (10_000, 2_000), "large_rows": (1_000_000, 20_000),
-                "rss_requests": (200_000, 5_000), "rss_chunk_seconds": (10, 2)}
+                "scale_reps": (50, 5), "rss_requests": (200_000, 5_000),
+                "rss_chunk_seconds": (10, 2)}
     for name, (normal, quick) in defaults.items():  # the http, memory and scale settings
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else normal)
@@ -104,9 +105,12 @@ def add_http_arguments(parser: argparse.ArgumentParser) -> None:
                         help="gunicorn workers on the server's core (3)")
     parser.add_argument("--http-threads", type=int, default=1,
                         help="threads per worker (1: sync workers; more: gthread)")
+    parser.add_argument("--compare-workers", action="store_true",
+                        help="also measure GET and POST with the other worker model")
     parser.add_argument("--http-rows", type=int, help="tickets seeded for http (10,000)")
     parser.add_argument("--small-rows", type=int, help="scale: the small table (10,000)")
     parser.add_argument("--large-rows", type=int, help="scale: the large table (1,000,000)")
+    parser.add_argument("--scale-reps", type=int, help="scale: timed requests per case (50)")
     parser.add_argument("--rss-requests", type=int, help="memory: requests (200,000)")
     parser.add_argument("--rss-chunk-seconds", type=float,
                         help="memory: seconds between RSS readings (10)")
@@ -153,9 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def http_parameters(args) -> str:
-    model = (f"{args.http_workers} sync workers" if args.http_threads == 1
-             else f"{args.http_workers} gthread workers x {args.http_threads} threads")
-    return (f"{model} pinned to one core; wrk -t2 -c{args.connections}, {args.warmup_seconds:g} s "
+    return (f"gunicorn pinned to one core; wrk -t2 -c{args.connections}, {args.warmup_seconds:g} s "
             f"warm-up then {args.seconds:g} s; {args.http_rows:,} tickets")
 
 

@@ -82,7 +82,7 @@ def time_size(args, url: str, log_dir: Path, rows: int) -> list[ScaleFigures]:
             time_get(server.port, paths[:3])  # warm the worker's caches and the pages
             flush_app_statistics(url)
             before = ticket_reads(url)
-            requested = [paths[index % len(paths)] for index in range(args.reps)]
+            requested = [paths[index % len(paths)] for index in range(args.scale_reps)]
             samples, _ = time_get(server.port, requested)
             flush_app_statistics(url)
             reads = (ticket_reads(url) - before) / len(requested)

@@ -28,6 +28,7 @@ WRK_SCRIPT = ROOT / "bench" / "wrk.lua"
 @dataclass
 class HttpFigures:
     server: str
+    model: str  # "3 sync", "2x4 gthread"
     scenario: str
     requests: int
     seconds: float
@@ -115,7 +116,7 @@ def run_wrk(load: Load, port: int, scenario: str, seconds: float) -> dict:
     return json.loads(line.removeprefix("BENCH "))
 
 
-def measure(load: Load, server, postmaster: int | None, name: str, scenario: str,
+def measure(load: Load, server, postmaster: int | None, setup: "ServerSetup", scenario: str,
             warmup: float, seconds: float) -> HttpFigures:
     run_wrk(load, server.port, scenario, warmup)
     meter = CpuMeter({"server": (server.pid, True), "postgres": (postmaster, True)}) \
@@ -125,7 +126,7 @@ def measure(load: Load, server, postmaster: int | None, name: str, scenario: str
     server.check_alive()
     requests = max(1, result["requests"])
     return HttpFigures(
-        name, scenario, result["requests"], result["duration_us"] / 1e6,
+        setup.name, setup.model, scenario, result["requests"], result["duration_us"] / 1e6,
         result["p50_us"] / 1000, result["p99_us"] / 1000, result["max_us"] / 1000,
         result["status_errors"],
         sum(result[key] for key in ("connect_errors", "read_errors", "write_errors", "timeouts")),
@@ -151,17 +152,39 @@ def restore(url: str) -> None:
 
 # ---- the run ---------------------------------------------------------------------------------
 
-def server_setups(args) -> list[tuple[str, str, tuple[str, ...], float | None]]:
-    """(name, WSGI app, scenarios, Ably delay or None for realtime off)."""
-    return [("floor", "bench.floor:app", tuple(SCENARIOS), None),
-            ("app", "wsgi:app", tuple(SCENARIOS), None),
-            ("app + realtime", "wsgi:app", ("post", "patch"), 0.0)]
+@dataclass(frozen=True)
+class ServerSetup:
+    name: str
+    app: str  # the WSGI app gunicorn serves
+    scenarios: tuple[str, ...]
+    ably_delay: float | None = None  # None: realtime off
+    workers: int = 3
+    threads: int = 1  # more than one: gthread workers, with keep-alive
+
+    @property
+    def model(self) -> str:
+        if self.threads == 1:
+            return f"{self.workers} sync"
+        return f"{self.workers}x{self.threads} gthread"
 
 
-def worker_env(args) -> dict:
+def server_setups(args) -> list[ServerSetup]:
+    main = {"workers": args.http_workers, "threads": args.http_threads}
+    setups = [ServerSetup("floor", "bench.floor:app", tuple(SCENARIOS), **main),
+              ServerSetup("app", "wsgi:app", tuple(SCENARIOS), **main),
+              ServerSetup("app + realtime", "wsgi:app", ("post", "patch"), 0.0, **main)]
+    if args.compare_workers:
+        # The other worker model, for the choice the README explains.
+        other = {"workers": 2, "threads": 4} if args.http_threads == 1 else \
+            {"workers": 3, "threads": 1}
+        setups += [ServerSetup("floor", "bench.floor:app", ("get", "post"), **other),
+                   ServerSetup("app", "wsgi:app", ("get", "post"), **other)]
+    return setups
+
+
+def worker_env(threads: int) -> dict:
     # A thread per request needs a connection per thread, plus the relay's.
-    return {"GUNICORN_THREADS": str(args.http_threads),
-            "DB_POOL_SIZE": str(args.http_threads + 1)}
+    return {"GUNICORN_THREADS": str(threads), "DB_POOL_SIZE": str(threads + 1)}
 
 
 def http_load(args, url: str, log_dir: Path) -> Load:
@@ -177,18 +200,20 @@ def run_http(args, url: str, log_dir: Path, load: Load) -> list[HttpFigures]:
     server_core, other_cores = split_cores()
     results = []
     with postgres_pinned(url, other_cores) as postmaster:
-        for name, app, scenarios, delay in server_setups(args):
+        for setup in server_setups(args):
             restore(url)
             with contextlib.ExitStack() as stack:
                 ably = {}
-                if delay is not None:
-                    ably_pid, ably = stack.enter_context(fake_ably(delay, log_dir))
+                if setup.ably_delay is not None:
+                    ably_pid, ably = stack.enter_context(fake_ably(setup.ably_delay, log_dir))
                     pin_tree(ably_pid, other_cores)
+                label = f"http-{setup.name}-{setup.model}".replace(" ", "")
                 server = stack.enter_context(gunicorn(
-                    url, args.http_workers, log_dir, f"http-{name.replace(' ', '')}",
-                    {**worker_env(args), **ably}, app=app, cores=server_core))
-                for scenario in scenarios:
-                    print(f"http: {name}, {SCENARIOS[scenario]} ...", flush=True)
-                    results.append(measure(load, server, postmaster, name, scenario,
+                    url, setup.workers, log_dir, label, {**worker_env(setup.threads), **ably},
+                    app=setup.app, cores=server_core))
+                for scenario in setup.scenarios:
+                    print(f"http: {setup.name} ({setup.model}), {SCENARIOS[scenario]} ...",
+                          flush=True)
+                    results.append(measure(load, server, postmaster, setup, scenario,
                                            args.warmup_seconds, args.seconds))
     return results
