@@ -214,7 +214,7 @@ def wait_until_gone(url: str, pids: list[int], timeout: float = 10.0) -> None:
 
 
 def reset(url: str) -> None:
-    query(url, "TRUNCATE events, tickets, agents RESTART IDENTITY")
+    query(url, "TRUNCATE events, comments, tickets, agents RESTART IDENTITY")
 
 
 PENDING_SQL = "SELECT count(*) FROM events WHERE published_at IS NULL AND failed_at IS NULL"
