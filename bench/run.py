@@ -101,10 +101,10 @@ def add_http_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--seconds", type=float, help="measured wrk run (10; quick 3)")
     parser.add_argument("--warmup-seconds", type=float, help="wrk warm-up (3; quick 1)")
-    parser.add_argument("--http-workers", type=int, default=3,
-                        help="gunicorn workers on the server's core (3)")
-    parser.add_argument("--http-threads", type=int, default=1,
-                        help="threads per worker (1: sync workers; more: gthread)")
+    parser.add_argument("--http-workers", type=int, default=2,
+                        help="gunicorn workers on the server's core (2)")
+    parser.add_argument("--http-threads", type=int, default=4,
+                        help="threads per worker (4: gthread, as deployed; 1: sync workers)")
     parser.add_argument("--compare-workers", action="store_true",
                         help="also measure GET and POST with the other worker model")
     parser.add_argument("--http-rows", type=int, help="tickets seeded for http (10,000)")

@@ -1,5 +1,7 @@
 """Database settings: statement timeouts (both pooler modes), migration URL, stale connections."""
 
+import time
+
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
@@ -57,10 +59,17 @@ def backend_pid(engine) -> int:
 
 def terminate_backend(engine, pid: int) -> None:
     """End one server process from another connection, as a restart or a pooler would."""
-    with engine.connect() as connection:
+    with engine.begin() as connection:
         connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        wait_until(lambda: not connection.scalar(
-            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}))
+
+    def gone() -> bool:  # a transaction of its own: activity is a snapshot per transaction
+        with engine.begin() as connection:
+            return not connection.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
+
+    wait_until(gone)
+    # The process leaves pg_stat_activity just before its exit closes the socket.
+    time.sleep(0.2)
 
 
 def test_a_pooled_connection_is_reused_without_a_round_trip(database_url):
