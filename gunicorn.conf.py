@@ -9,6 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from gunicorn import glogging
+
 port = os.environ.get("PORT", "8000")
 bind = os.environ.get("BIND", f"127.0.0.1:{port}")
 # gthread workers: a few threads per process, each request holding one database connection of
@@ -40,6 +42,21 @@ if not control_socket_disable:
 # The app writes one JSON line per request (with the request id); gunicorn's own access log
 # is off unless GUNICORN_ACCESS_LOG names a file or "-", and then it carries the id as well.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+
+
+class _Logger(glogging.Logger):
+    """Build access log lines only when asked for one.
+
+    gunicorn formats every request's line whenever a logging config is given (ours below, for
+    JSON), even with no access log to write it to: 5% of a GET's time.
+    """
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = _Logger
 # Plain text: under LOG_FORMAT=json the whole line becomes one properly escaped JSON string.
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(D)sus request_id=%({x-request-id}o)s'
 
