@@ -45,9 +45,9 @@ def print_parameters(args, url: str) -> None:
     print(f"  machine: {CORES} cores, {platform.machine()}, Linux {platform.release()}, "
           f"Python {platform.python_version()}; PostgreSQL {version} ({where})")
     if args.scenarios & {"writes", "reads"}:
-        print(f"  gunicorn: {args.workers} sync workers x 1 thread, a relay thread in each; "
-              f"client: {args.concurrency} threads (http.client; sync workers close each "
-              f"connection)")
+        threads = os.environ.get("GUNICORN_THREADS", "4")
+        print(f"  gunicorn: {args.workers} workers x {threads} threads (gunicorn.conf.py), a "
+              f"relay thread in each; client: {args.concurrency} threads (http.client)")
     if "writes" in args.scenarios:
         print(f"  writes: {args.requests:,} requests per set-up and round, {args.rounds} "
               f"round(s) run a-b-c in turn, each after {4 * args.workers} warm-up requests;\n"
