@@ -13,15 +13,20 @@ Usage::
 
     python -m tests.fakeably --port 8089 --delay 0.3    # foreground, prints FAKEABLY_KEY=...
 
-Public API of ``FakeAbly(port=0, host="127.0.0.1", key=DEFAULT_KEY, capability=None)``:
+Public API of ``FakeAbly(port=0, host="127.0.0.1", key=DEFAULT_KEY, capability=None,
+dedup_window=120.0)``:
 
 * ``start()`` / ``stop()``; context manager; ``port``, ``host``, ``url``, ``key``,
   ``key_name``, ``running``; ``client_options(**overrides)`` -> AblyRestSync kwargs.
+* ``dedup_window``: seconds during which a message id already accepted on a channel is
+  acknowledged without being stored again, like Ably's idempotent publishing (about two
+  minutes there); later, the same id is a new message that subscribers see again. Settable.
 * ``published(channel)``: accepted messages, oldest first, de-duplicated by id, as dicts with
   ``id, name, data, encoding, clientId, extras, timestamp, serial, channel``. ``data`` is
   decoded (a dict for JSON data, bytes for binary); ``encoding`` keeps what could not be decoded
   (e.g. a cipher), else None. ``wait_for(channel, count, timeout)`` waits for background publishers.
-* ``publish_requests``: publish HTTP requests received, failed and duplicate ones included.
+* ``publish_requests``: publish HTTP requests received (channel and batch), failed and
+  duplicate ones included; ``batch_requests``: ``POST /messages`` requests alone.
 * ``token_requests``: every requestToken body received: ``keyName, ttl, capability`` (decoded
   dict or None), ``clientId, timestamp, nonce, accepted`` (bool), ``error`` (code or None).
 * ``request_log``: ``(method, path, status)`` for every request answered.
@@ -29,7 +34,11 @@ Public API of ``FakeAbly(port=0, host="127.0.0.1", key=DEFAULT_KEY, capability=N
   ``fail_with(status=503, code=None, message=None, times=None)`` answers an Ably error body
   (``times``: only the next N publishes); ``hang(seconds=60)`` holds publishes that long, then
   answers 504 without recording (recover()/stop() release them early); ``delay(seconds)`` makes
-  publishes succeed after a delay; ``recover()`` clears all three.
+  publishes succeed after a delay; ``hold_acks(seconds=60)`` records publishes but holds the
+  answer, then 504 (Ably took the message, the reply was lost); ``fail_with(...,
+  retry_after=s)`` adds a ``Retry-After`` header (e.g. with 429); ``fail_channel(channel,
+  status=401, code=40160, message=None, times=None)`` refuses one channel only (in a batch,
+  only that channel's results fail); ``recover()`` clears all of these.
 * ``refuse()`` closes the listening socket (clients get connection refused); ``start()`` binds
   the same port again, keeping all recorded state.
 * ``expire_tokens()`` makes every issued token expired (the SDK then fetches a new one and retries).
@@ -37,8 +46,15 @@ Public API of ``FakeAbly(port=0, host="127.0.0.1", key=DEFAULT_KEY, capability=N
   stay valid so existing clients keep working.
 
 Endpoints: ``GET /time``; ``POST /keys/{keyName}/requestToken``; ``POST`` and ``GET
-/channels/{name}/messages`` (name percent-encoded, ``+`` = space as the SDK sends it); anything
-else is 404. Errors are Ably-style ``{"error": {"message", "code", "statusCode", "href"}}``, in
+/channels/{name}/messages`` (name percent-encoded, ``+`` = space as the SDK sends it); ``POST
+/messages``, Ably's batch publish (what ``rest.request("POST", "/messages", ...)`` sends): a
+BatchSpec ``{"channels": name or [names], "messages": message or [messages]}`` or a list of
+them; each spec's messages are published to each of its channels as one multi-message publish
+(same id rules, all or nothing per channel). The answer has one result per spec,
+``{"successCount", "failureCount", "results": [{"channel", "messageId", "serials"} or
+{"channel", "error"}]}``: 201 with the list when all succeeded, else 400 with code 40020 and
+``{"error": {...}, "batchResponse": [...]}``. Anything else is 404. Errors are Ably-style
+``{"error": {"message", "code", "statusCode", "href"}}``, in
 msgpack or JSON according to the request's Accept header, like Ably.
 
 What the SDK (ably-python 3.1.4, sync client) does, read from its source and checked by
@@ -318,6 +334,12 @@ class FakeAbly:
         with self._cond:
             self._hang = seconds
 
+    def hold_acks(self, seconds: float = 60) -> None:
+        """Accept publishes (recorded, visible to subscribers) but hold the answer `seconds`,
+        then answer 504: what a client sees when Ably took a message and the reply was lost."""
+        with self._cond:
+            self._hold_acks = seconds
+
     def delay(self, seconds: float) -> None:
         with self._cond:
             self._delay = seconds
@@ -325,6 +347,7 @@ class FakeAbly:
     def recover(self) -> None:
         with self._cond:
             self._failure, self._failures_left, self._hang, self._delay = None, None, None, 0.0
+            self._hold_acks = None
             self._channel_failures: dict[str, list] = {}
         self._release_hung()
 
@@ -550,6 +573,7 @@ class FakeAbly:
         messages = self._parse_messages(request.payload(), grant)
         self._channel_fault(channel)
         serials = self._record(channel, messages)
+        self._after_accept()
         return Reply(201, {"channel": channel, "messageId": messages[0].get("id"),
                            "serials": serials})
 
@@ -577,6 +601,13 @@ class FakeAbly:
             _check_message(message, grant)
         _check_ids_of_multi_message_publish(messages)
         return messages
+
+    def _after_accept(self) -> None:
+        with self._cond:
+            hold, wake = self._hold_acks, self._wake
+        if hold is not None:
+            wake.wait(hold)
+            raise AblyError(504, 50003, "FakeAbly: simulated lost answer (timed out)")
 
     def _channel_fault(self, channel: str) -> None:
         with self._cond:
@@ -626,6 +657,7 @@ class FakeAbly:
             raise AblyError(400, 40009, f"Batch request too large (limit {MAX_BATCH_BYTES})")
         specs = _batch_specs(request.payload())
         results = [self._publish_spec(spec, grant) for spec in specs]
+        self._after_accept()
         if all(result["failureCount"] == 0 for result in results):
             return Reply(201, results)
         error = AblyError(400, 40020, "Batched response includes errors")

@@ -236,6 +236,6 @@ def test_the_ably_client_is_switched_to_http1(committing_app, fake_ably):
     httpx_client = next(value for name, value in vars(http).items() if name.endswith("__client"))
     assert httpx_client._transport._pool._http2 is False
     assert httpx_client._transport._pool._http1 is True
-    message = {"channel": TICKETS, "id": "x-1", "name": "ticket_created", "data": {"a": 1}}
-    assert publisher.publish([message]) == [None]
+    message = {"id": "x:0", "name": "ticket_created", "data": {"a": 1}}
+    assert publisher.publish([{"channel": TICKETS, "messages": [message]}]) == [None]
     assert fake_ably.published(TICKETS)[0]["data"] == {"a": 1}

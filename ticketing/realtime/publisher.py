@@ -1,9 +1,8 @@
 """Send event messages to Ably through its batch endpoint, or to the log without a key.
 
-One `POST /messages` carries many events, each in a batch spec of its own: Ably requires the
-client-supplied ids of messages published together in one spec to share a base (`base:0`,
-`base:1`, ...), and ours must be the event's own id so that a re-send is de-duplicated. Ably
-keeps the specs of one request in order.
+One `POST /messages` carries several batch specs (see realtime/batching.py); Ably publishes
+each spec to its channel as one multi-message publish, taken or refused as a whole, and
+answers per spec (HTTP 400 with code 40020 and `batchResponse` when some were refused).
 """
 
 import json
@@ -130,13 +129,14 @@ class AblyPublisher:
         connections = config.get("REALTIME_PUBLISH_CONCURRENCY", 8) + 2
         self.client = over_http1(AblyRestSync(**ably_options(config)), connections)
 
-    def publish(self, messages: list[dict]) -> list[PublishError | None]:
-        """Publish `messages` ({channel, id, name, data}) in one batch request.
+    def publish(self, specs: list[dict]) -> list[PublishError | None]:
+        """Publish `specs` ({channel, messages: [{id, name, data}]}) in one batch request.
 
-        Returns one outcome per message, in order (None: Ably took it). Raises PublishError
+        Returns one outcome per spec, in order (None: Ably took it). Raises PublishError
         when the whole request failed.
         """
-        body = [{"channels": [m["channel"]], "messages": [wire_message(m)]} for m in messages]
+        body = [{"channels": [spec["channel"]],
+                 "messages": [wire_message(m) for m in spec["messages"]]} for spec in specs]
         try:
             response = self._post(body)
             if response.status_code == 401 and _error_code(response) in TOKEN_ERRORS:
@@ -146,7 +146,7 @@ class AblyPublisher:
             raise as_publish_error(error) from error
         except httpx.HTTPError as error:
             raise PublishError(f"{error.__class__.__name__}: {error}") from error
-        return self._outcomes(response, len(messages))
+        return self._outcomes(response, len(specs))
 
     def _post(self, body: list[dict]):
         return self.client.request("POST", "/messages", ABLY_PROTOCOL_VERSION, body=body)
@@ -201,11 +201,12 @@ def _request_error(response, body: dict) -> PublishError:
 class LogPublisher:
     """Used without ABLY_API_KEY: events are recorded and readable, publication is logged."""
 
-    def publish(self, messages: list[dict]) -> list[PublishError | None]:
-        for message in messages:
-            log.info("realtime disabled (no ABLY_API_KEY): %s %s on %s",
-                     message["name"], message["id"], message["channel"])
-        return [None] * len(messages)
+    def publish(self, specs: list[dict]) -> list[PublishError | None]:
+        for spec in specs:
+            for message in spec["messages"]:
+                log.info("realtime disabled (no ABLY_API_KEY): %s %s on %s",
+                         message["name"], message["id"], spec["channel"])
+        return [None] * len(specs)
 
     def close(self) -> None:
         pass
