@@ -135,6 +135,9 @@ def test_ticket_history_oldest_first_and_after_delete(committing_app):
     rest = client.get(f"{path}/events?after=4&limit=2").json["data"]
     assert [e["version"] for e in rest["records"]] == [5]
     assert rest["pagination"]["next_cursor"] is None
+    exactly = client.get(f"{path}/events?after=3&limit=2").json["data"]  # 2 left, limit 2
+    assert [e["version"] for e in exactly["records"]] == [4, 5]
+    assert exactly["pagination"]["next_cursor"] is None
     assert client.get(f"{path}/events?after=9").json["data"]["records"] == []
     assert client.get("/api/tickets/nope/events").status_code == 404
     for query in ("", "?after=5"):
@@ -158,3 +161,22 @@ def test_realtime_status_command_reports_the_backlog(committing_app, fake_ably):
     assert report["oldest_pending_age_seconds"] >= 0
     assert "503" in report["last_error"]
     assert report["publisher"] == "AblyPublisher"
+
+
+def test_ticket_history_pages_stop_at_the_size_bound(committing_app):
+    from ticketing.realtime.feed import MAX_PAGE_BYTES
+
+    client = committing_app().test_client()
+    emoji = "\U0001F600" * 20_000
+    ticket = client.post("/api/tickets", json={"title": "t", "description": emoji}).json["data"]
+    path = f"/api/tickets/{ticket['id']}"
+    for number in range(6):
+        client.patch(path, json={"description": emoji[:-1] + str(number)})
+    versions, after = [], 0
+    while after is not None:
+        response = client.get(f"{path}/events?limit=1000&after={after}")
+        assert len(response.get_data()) <= MAX_PAGE_BYTES + 720_000
+        page = response.json["data"]
+        versions += [e["version"] for e in page["records"]]
+        after = page["pagination"]["next_cursor"]
+    assert versions == list(range(1, 8))
