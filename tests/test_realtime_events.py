@@ -5,6 +5,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from ticketing.auth import SYSTEM
 from ticketing.models import Event
 from ticketing.services import tickets as ticket_service
 
@@ -53,6 +54,8 @@ def test_ticket_lifecycle_events_and_payload(live, fake_ably):
         uuid.UUID(message["data"]["event_id"])
         assert message["data"]["event"] == message["name"]
         assert message["data"]["occurred_at"].endswith("+00:00")
+        assert message["data"]["actor"] == ticket["created_by"]  # the suite's admin API key
+    assert ticket["created_by"]["type"] == "api_key"
     assert fake_ably.published(AGENTS)[0]["name"] == "agent_created"
 
 
@@ -95,7 +98,7 @@ def test_rolled_back_transaction_publishes_nothing(committing_app, fake_ably):
     state = app.extensions["realtime"]
     with app.app_context():
         session = app.extensions["db"].new_session()
-        ticket_service.create_ticket(session, {"title": "t", "description": "d"})
+        ticket_service.create_ticket(session, {"title": "t", "description": "d"}, SYSTEM)
         assert session.scalar(select(func.count()).select_from(Event)) == 1
         session.rollback()
         assert session.scalar(select(func.count()).select_from(Event)) == 0

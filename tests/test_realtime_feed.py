@@ -9,6 +9,7 @@ import pytest
 from ably.sync import AblyException, AblyRestSync
 from sqlalchemy import create_engine, text
 
+from ticketing.auth import SYSTEM, Role
 from ticketing.pagination import encode_token
 from ticketing.realtime.feed import MAX_PAGE_BYTES
 from ticketing.services import tickets as ticket_service
@@ -43,9 +44,10 @@ def test_feed_with_transactions_committing_out_of_order(committing_app):
     state = app.extensions["db"]
     with app.app_context():
         early, late, aborted, third = (state.new_session() for _ in range(4))
+        create = ticket_service.create_ticket
         try:
-            first = ticket_service.create_ticket(early, {"title": "early", "description": "d"})
-            second = ticket_service.create_ticket(late, {"title": "late", "description": "d"})
+            first = create(early, {"title": "early", "description": "d"}, SYSTEM)
+            second = create(late, {"title": "late", "description": "d"}, SYSTEM)
             late.commit()  # commits first although it started writing second
 
             seen, cursor = read_all(client)
@@ -55,8 +57,8 @@ def test_feed_with_transactions_committing_out_of_order(committing_app):
             seen, cursor = read_all(client, cursor)
             assert seen == [str(first.id)]
 
-            ticket_service.create_ticket(aborted, {"title": "aborted", "description": "d"})
-            kept = ticket_service.create_ticket(third, {"title": "kept", "description": "d"})
+            create(aborted, {"title": "aborted", "description": "d"}, SYSTEM)
+            kept = create(third, {"title": "kept", "description": "d"}, SYSTEM)
             third.commit()
             seen, cursor = read_all(client, cursor)
             assert seen == [str(kept.id)]
@@ -181,7 +183,9 @@ def test_token_request_allows_only_subscribe_and_history(committing_app, fake_ab
     assert json.loads(request["capability"]) == {
         "tickets-updates": ["history", "subscribe"], "agents-updates": ["history", "subscribe"]}
     assert "mac" in request and "secret" not in json.dumps(request)
-    assert app.test_client().get("/api/realtime/token").status_code == 200
+    assert request["clientId"].startswith("api_key:")  # the caller, as Ably will name it
+    viewer = app.test_client(credential=Role.VIEWER).get("/api/realtime/token")
+    assert viewer.status_code == 200 and viewer.json["clientId"] != request["clientId"]
 
     # What a browser does with authUrl: exchange it for a token, then use that token.
     token = httpx.post(f"{fake_ably.url}/keys/{request['keyName']}/requestToken",

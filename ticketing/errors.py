@@ -14,6 +14,8 @@ MESSAGES = {
     400: "Malformed request",
     404: "Resource not found",
     405: "Method not allowed",
+    401: "Authentication required",
+    403: "Not permitted",
     413: "Request body too large",
     422: "Validation failed",
     500: "Internal server error",
@@ -27,11 +29,23 @@ class DomainError(Exception):
     """A failure the services report and the API turns into a response."""
 
     status = 400
+    headers: dict[str, str] = {}
 
     def __init__(self, message: str, errors: dict | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors or {}
+
+
+class Unauthorized(DomainError):
+    """No usable credential: missing, invalid or expired (RFC 6750)."""
+
+    status = 401
+    headers = {"WWW-Authenticate": 'Bearer realm="ticketing"'}
+
+
+class Forbidden(DomainError):
+    status = 403
 
 
 class NotFound(DomainError):
@@ -82,7 +96,7 @@ def http_error_body(error: HTTPException) -> dict:
 
 
 def handle_domain_error(error: DomainError):
-    return error_body(error.status, error.message, error.errors), error.status
+    return error_body(error.status, error.message, error.errors), error.status, error.headers
 
 
 def unavailable(message: str):

@@ -1,7 +1,7 @@
 """realtime delivery: feed positions, per-event retries, bounded queries
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0006
 Create Date: 2026-11-21
 
 The feed used to order events by the writing transaction's id and stop below the oldest
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,6 +3,7 @@
 from flask import url_for
 from flask.views import MethodView
 
+from ..auth import Permission, current_actor, requires
 from ..db import db
 from ..schemas.common import MessageEnvelopeSchema, envelope
 from ..schemas.ticket import (
@@ -12,13 +13,16 @@ from ..schemas.ticket import (
     TicketUpdateSchema,
 )
 from ..services import tickets as service
+from . import comments
 from .common import Blueprint, documents_errors, ok, page
 
 blp = Blueprint("tickets", __name__, url_prefix="/tickets", description="Support tickets")
+blp.register_blueprint(comments.blp)
 
 
 @blp.route("")
 class Tickets(MethodView):
+    @requires(Permission.READ)
     @blp.arguments(TicketQuerySchema, location="query", unknown="raise")
     @blp.response(200, envelope(TicketSchema, "Ticket"))
     @documents_errors(blp, 503)
@@ -30,12 +34,13 @@ class Tickets(MethodView):
         records, pagination = service.list_tickets(db.session, args)
         return page("Tickets have been fetched.", records, pagination)
 
+    @requires(Permission.WRITE_TICKETS)
     @blp.arguments(TicketCreateSchema)
     @blp.response(201, envelope(TicketSchema))
     @documents_errors(blp, 400, 413, 503)
     def post(self, data):
         """Create a ticket"""
-        ticket = service.create_ticket(db.session, data)
+        ticket = service.create_ticket(db.session, data, current_actor())
         db.session.commit()
         location = url_for("tickets.TicketById", ticket_id=ticket.id, _external=True)
         return ok("Ticket has been created.", ticket), {"Location": location}
@@ -43,12 +48,14 @@ class Tickets(MethodView):
 
 @blp.route("/<ticket_id>")
 class TicketById(MethodView):
+    @requires(Permission.READ)
     @blp.response(200, envelope(TicketSchema))
     @documents_errors(blp, 404, 503)
     def get(self, ticket_id):
         """Get a ticket"""
         return ok("Ticket has been fetched.", service.get_ticket(db.session, ticket_id))
 
+    @requires(Permission.WRITE_TICKETS)
     @blp.arguments(TicketUpdateSchema)
     @blp.response(200, envelope(TicketSchema))
     @documents_errors(blp, 400, 404, 413, 503)
@@ -57,14 +64,15 @@ class TicketById(MethodView):
 
         Send any of title, description, status, priority, assigned_to; null unassigns.
         """
-        ticket, _changes = service.update_ticket(db.session, ticket_id, values)
+        ticket, _changes = service.update_ticket(db.session, ticket_id, values, current_actor())
         db.session.commit()
         return ok("Ticket has been updated.", ticket)
 
+    @requires(Permission.DELETE_TICKETS)
     @blp.response(200, MessageEnvelopeSchema)
     @documents_errors(blp, 404, 503)
     def delete(self, ticket_id):
         """Delete a ticket"""
-        service.delete_ticket(db.session, ticket_id)
+        service.delete_ticket(db.session, ticket_id, current_actor())
         db.session.commit()
         return ok("Ticket has been deleted.")

@@ -1,7 +1,9 @@
 """All models, imported so that Base.metadata knows every table."""
 
 from .agent import Agent
+from .api_key import ApiKey
+from .comment import Comment
 from .event import Event
 from .ticket import Ticket, TicketPriority, TicketStatus
 
-__all__ = ["Agent", "Event", "Ticket", "TicketPriority", "TicketStatus"]
+__all__ = ["Agent", "ApiKey", "Comment", "Event", "Ticket", "TicketPriority", "TicketStatus"]

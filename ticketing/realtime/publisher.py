@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 
 # Ably's default limit is 64 KiB for one message.
 MAX_MESSAGE_BYTES = 60_000
+# Fields fit_message drops from an oversized message (a ticket's description, a comment's body).
+LONG_TEXTS = ("description", "body")
 # Batch requests are kept well below Ably's request limits.
 MAX_REQUEST_MESSAGES = 100
 MAX_REQUEST_BYTES = 512 * 1024
@@ -83,10 +85,10 @@ def fit_message(data: dict) -> dict:
         return data
     data = {**data, "truncated": True}
     data["changes"] = {field: change for field, change in data.get("changes", {}).items()
-                       if field != "description"}
-    for key in ("ticket", "agent"):
-        if isinstance(data.get(key), dict) and "description" in data[key]:
-            data[key] = {**data[key], "description": None}
+                       if field not in LONG_TEXTS}
+    for key in ("ticket", "agent", "comment"):
+        if isinstance(data.get(key), dict):
+            data[key] = {**data[key], **{f: None for f in LONG_TEXTS if f in data[key]}}
     return data
 
 
@@ -165,9 +167,9 @@ class AblyPublisher:
             raise PublishError(f"Ably answered {len(results or [])} batch results for {count}")
         return [spec_outcome(result) for result in results]
 
-    def token_request(self, capability: dict, ttl_seconds: int) -> dict:
-        request = self.client.auth.create_token_request(
-            token_params={"capability": capability, "ttl": ttl_seconds * 1000})
+    def token_request(self, capability: dict, ttl_seconds: int, client_id: str) -> dict:
+        request = self.client.auth.create_token_request(token_params={
+            "capability": capability, "ttl": ttl_seconds * 1000, "client_id": client_id})
         return request.to_dict()
 
     def close(self) -> None:

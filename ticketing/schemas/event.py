@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from .common import StrictSchema
+from .common import ActorSchema, StrictSchema
 
 
 class EventSchema(Schema):
@@ -12,6 +12,8 @@ class EventSchema(Schema):
     event = fields.String(metadata={"example": "ticket_updated"})
     occurred_at = fields.String(metadata={"description": "ISO 8601 time the change was made"})
     version = fields.Integer(metadata={"description": "The resource's version after the change"})
+    actor = fields.Nested(ActorSchema, allow_none=True,
+                          metadata={"description": "Who made the change; null before 0003"})
     ticketId = fields.String(metadata={"description": "Ticket events only"})
     agentId = fields.String(metadata={"description": "Agent events only"})
     status = fields.String(metadata={"description": "Ticket events: the status after the change"})
@@ -19,6 +21,9 @@ class EventSchema(Schema):
     previous_status = fields.String(allow_none=True)
     ticket = fields.Dict(metadata={"description": "The ticket after the change (before a delete)"})
     agent = fields.Dict(metadata={"description": "The agent after the change (before a delete)"})
+    comment = fields.Dict(metadata={
+        "description": "comment_created, comment_updated, comment_deleted: the comment after "
+                       "the change (internal notes included; a deleted one as its marker)"})
     changes = fields.Dict(metadata={"description": '{field: {"from": old, "to": new}}'})
     truncated = fields.Boolean(metadata={"description": "Ably messages only: long texts dropped"})
 
