@@ -188,3 +188,17 @@ def test_a_failed_round_does_not_delay_new_commits(committing_app, fake_ably):
     make_tickets(client, 1)
     fake_ably.wait_for(TICKETS, 1, timeout=3)
     assert time.monotonic() - began < 3
+
+
+def test_an_expired_token_is_renewed_and_the_publish_retried(committing_app, fake_ably):
+    """The batch request goes through rest.request, which does not renew tokens by itself."""
+    app = committing_app(**ably_settings(fake_ably))
+    client = app.test_client()
+    make_tickets(client, 1)
+    relay = relay_for(app)
+    relay.publish_pending()
+    fake_ably.expire_tokens()
+    make_tickets(client, 1)
+    assert relay.publish_pending() == 1
+    assert len(fake_ably.published(TICKETS)) == 2
+    assert sum(1 for entry in fake_ably.token_requests if entry["accepted"]) == 2
