@@ -77,7 +77,9 @@ def app_env(database_url: str, extra: dict) -> dict:
     # Limits far above what a run sends: the limiter's cost is measured, its 429s are not.
     env.update(FLASK_APP="ticketing:create_app", DATABASE_URL=database_url, LOG_LEVEL="warning",
                PYTHONUNBUFFERED="1", RATE_LIMIT_DEFAULT="10000000 per minute",
-               RATE_LIMIT_ANONYMOUS="10000000 per minute", **extra)
+               RATE_LIMIT_ANONYMOUS="10000000 per minute",
+               # The load clients send no credential; an agent may write tickets.
+               AUTH_ANONYMOUS_ROLE="agent", **extra)
     return env
 
 
@@ -216,7 +218,7 @@ def wait_until_gone(url: str, pids: list[int], timeout: float = 10.0) -> None:
 
 
 def reset(url: str) -> None:
-    query(url, "TRUNCATE events, comments, tickets, agents RESTART IDENTITY")
+    query(url, "TRUNCATE events, tickets, agents RESTART IDENTITY CASCADE")  # comments too
 
 
 PENDING_SQL = "SELECT count(*) FROM events WHERE published_at IS NULL AND failed_at IS NULL"

@@ -4,12 +4,15 @@ import os
 import platform
 import subprocess
 
+from ticketing.config import Config
+
 from .infra import ROOT, query
 from .measure import percentile
 from .reads import PER_PAGE, ReadFigures
 from .writes import WriteFigures, pooled_throughput
 
 CORES = os.cpu_count() or 1
+RELAY = Config()  # the defaults the benchmarked app runs with (app_env sets no REALTIME_*)
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -51,8 +54,9 @@ def print_parameters(args, url: str) -> None:
     if "writes" in args.scenarios:
         print(f"  writes: {args.requests:,} requests per set-up and round, {args.rounds} "
               f"round(s) run a-b-c in turn, each after {4 * args.workers} warm-up requests;\n"
-              f"  slow Ably answers each publish after {args.ably_delay:g} s; relay batch 100 "
-              f"events, poll 1 s (app defaults)")
+              f"  slow Ably answers each publish after {args.ably_delay:g} s; relay: rounds of "
+              f"{RELAY.REALTIME_BATCH_SIZE} events in {RELAY.REALTIME_PUBLISH_CONCURRENCY} "
+              f"concurrent lanes, poll {RELAY.REALTIME_POLL_INTERVAL:g} s (app defaults)")
     if "reads" in args.scenarios:
         print(f"  reads: {args.seed_rows:,} seeded tickets, 50 agents, per_page={PER_PAGE}; "
               f"{args.reps} timed requests per case after {2 * args.workers} warm-up ones")

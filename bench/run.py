@@ -4,11 +4,15 @@
     .venv/bin/python bench/run.py --quick            # small smoke run for CI
     .venv/bin/python bench/run.py --scenario reads --seed-rows 50000
     make bench BENCH_ARGS="--scenario writes --requests 4000"
+    make bench BENCH_ARGS="--scenario relay"         # relay throughput against a slow Ably
 
 writes: POST a ticket then PATCH it, from C client threads against W gunicorn workers, with
   a. realtime off, b. realtime on with a local Ably-compatible server (tests/fakeably.py)
   answering at once, c. the same server answering each publish after 300 ms. Throughput,
   latency, errors; publish lag, backlog and drain time from the events table; CPU per request.
+relay: a backlog of events published by one relay against the Ably server answering after
+  300 ms (target >= 500 events/s), and a 2,000-write burst through gunicorn whose backlog must
+  drain within 10 s of its end; per-ticket order checked in Ably's history.
 reads: seed a large tickets table in SQL, then time the first page, a deep page by offset and
   by cursor, a filtered list, two full-text searches and single tickets, one request at a time.
 http: wrk (2 threads, 32 connections) against the server pinned to one core, PostgreSQL, wrk and
@@ -38,13 +42,14 @@ from bench.credentials import authorize
 from bench.infra import scratch_database
 from bench.memory import run_memory
 from bench.reads import PER_PAGE, run_reads
+from bench.relay import print_relay, relay_missed, run_relay
 from bench.report import print_parameters, print_reads, print_writes
 from bench.scale import run_scale
 from bench.tables import print_http, print_memory, print_scale
 from bench.throughput import http_load, run_http
 from bench.writes import run_writes
 
-SCENARIOS = ["writes", "reads", "http", "memory", "scale"]
+SCENARIOS = ["writes", "reads", "relay", "http", "memory", "scale"]
 
 CORES = os.cpu_count() or 1
 
@@ -70,6 +75,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="timed requests per read case (default 20; quick 5)")
     parser.add_argument("--ably-delay", type=float, default=0.3,
                         help="seconds the slow Ably server waits before answering (default 0.3)")
+    parser.add_argument("--relay-events", type=int,
+                        help="relay scenario: events in the backlog (default 5000; quick 1000)")
+    parser.add_argument("--burst-writes", type=int, default=2000,
+                        help="relay scenario: writes in the burst (default 2000)")
     parser.add_argument("--drain-timeout", type=float, default=120.0,
                         help="longest wait for the event backlog to drain, seconds (default 120)")
     parser.add_argument("--database-url",
@@ -88,6 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, name, quick if args.quick else normal)
     args.requests = args.requests or (200 if args.quick else 2000)
     args.rounds = args.rounds or 1
+    args.relay_events = args.relay_events or (1000 if args.quick else 5000)
     args.seed_rows = args.seed_rows or (5_000 if args.quick else 200_000)
     args.reps = args.reps or (5 if args.quick else 20)
     if args.seed_rows < 10 * PER_PAGE:
@@ -121,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (a CI timeout, say) unwinds through the same finally blocks as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.monotonic()
-    writes = reads = http = memory = scale = None
+    writes = reads = http = memory = scale = relay = None
     with tempfile.TemporaryDirectory(prefix="ticketing-bench-") as logs, \
             scratch_database(args.database_url) as url:
         credential = authorize(url)
@@ -136,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                 else None
         if "scale" in args.scenarios:
             scale = run_scale(args, url, Path(logs))
+        if "relay" in args.scenarios:
+            relay = run_relay(args, url, Path(logs))
         print_parameters(args, url)
         print(f"  credential: {credential}")
     if writes:
@@ -148,12 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         print_memory(memory)
     if scale:
         print_scale(*scale)
+    if relay:
+        print_relay(relay)
     print(f"\nTotal run time {time.monotonic() - began:.0f} s")
     # A benchmark with failed requests or an undrained backlog is no result: say so in the code.
     failed = writes and any(figures.load.errors or figures.drain_seconds is None
                             for figures in writes)
     failed = failed or (http and any(figures.non_2xx for figures in http))
-    return 1 if failed else 0
+    return 1 if failed or (relay and relay_missed(relay)) else 0
 
 
 def http_parameters(args) -> str:

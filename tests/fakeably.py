@@ -13,15 +13,20 @@ Usage::
 
     python -m tests.fakeably --port 8089 --delay 0.3    # foreground, prints FAKEABLY_KEY=...
 
-Public API of ``FakeAbly(port=0, host="127.0.0.1", key=DEFAULT_KEY, capability=None)``:
+Public API of ``FakeAbly(port=0, host="127.0.0.1", key=DEFAULT_KEY, capability=None,
+dedup_window=120.0)``:
 
 * ``start()`` / ``stop()``; context manager; ``port``, ``host``, ``url``, ``key``,
   ``key_name``, ``running``; ``client_options(**overrides)`` -> AblyRestSync kwargs.
+* ``dedup_window``: seconds during which a message id already accepted on a channel is
+  acknowledged without being stored again, like Ably's idempotent publishing (about two
+  minutes there); later, the same id is a new message that subscribers see again. Settable.
 * ``published(channel)``: accepted messages, oldest first, de-duplicated by id, as dicts with
   ``id, name, data, encoding, clientId, extras, timestamp, serial, channel``. ``data`` is
   decoded (a dict for JSON data, bytes for binary); ``encoding`` keeps what could not be decoded
   (e.g. a cipher), else None. ``wait_for(channel, count, timeout)`` waits for background publishers.
-* ``publish_requests``: publish HTTP requests received, failed and duplicate ones included.
+* ``publish_requests``: publish HTTP requests received (channel and batch), failed and
+  duplicate ones included; ``batch_requests``: ``POST /messages`` requests alone.
 * ``token_requests``: every requestToken body received: ``keyName, ttl, capability`` (decoded
   dict or None), ``clientId, timestamp, nonce, accepted`` (bool), ``error`` (code or None).
 * ``request_log``: ``(method, path, status)`` for every request answered.
@@ -29,7 +34,11 @@ Public API of ``FakeAbly(port=0, host="127.0.0.1", key=DEFAULT_KEY, capability=N
   ``fail_with(status=503, code=None, message=None, times=None)`` answers an Ably error body
   (``times``: only the next N publishes); ``hang(seconds=60)`` holds publishes that long, then
   answers 504 without recording (recover()/stop() release them early); ``delay(seconds)`` makes
-  publishes succeed after a delay; ``recover()`` clears all three.
+  publishes succeed after a delay; ``hold_acks(seconds=60)`` records publishes but holds the
+  answer, then 504 (Ably took the message, the reply was lost); ``fail_with(...,
+  retry_after=s)`` adds a ``Retry-After`` header (e.g. with 429); ``fail_channel(channel,
+  status=401, code=40160, message=None, times=None)`` refuses one channel only (in a batch,
+  only that channel's results fail); ``recover()`` clears all of these.
 * ``refuse()`` closes the listening socket (clients get connection refused); ``start()`` binds
   the same port again, keeping all recorded state.
 * ``expire_tokens()`` makes every issued token expired (the SDK then fetches a new one and retries).
@@ -37,8 +46,15 @@ Public API of ``FakeAbly(port=0, host="127.0.0.1", key=DEFAULT_KEY, capability=N
   stay valid so existing clients keep working.
 
 Endpoints: ``GET /time``; ``POST /keys/{keyName}/requestToken``; ``POST`` and ``GET
-/channels/{name}/messages`` (name percent-encoded, ``+`` = space as the SDK sends it); anything
-else is 404. Errors are Ably-style ``{"error": {"message", "code", "statusCode", "href"}}``, in
+/channels/{name}/messages`` (name percent-encoded, ``+`` = space as the SDK sends it); ``POST
+/messages``, Ably's batch publish (what ``rest.request("POST", "/messages", ...)`` sends): a
+BatchSpec ``{"channels": name or [names], "messages": message or [messages]}`` or a list of
+them; each spec's messages are published to each of its channels as one multi-message publish
+(same id rules, all or nothing per channel). The answer has one result per spec,
+``{"successCount", "failureCount", "results": [{"channel", "messageId", "serials"} or
+{"channel", "error"}]}``: 201 with the list when all succeeded, else 400 with code 40020 and
+``{"error": {...}, "batchResponse": [...]}``. Anything else is 404. Errors are Ably-style
+``{"error": {"message", "code", "statusCode", "href"}}``, in
 msgpack or JSON according to the request's Accept header, like Ably.
 
 What the SDK (ably-python 3.1.4, sync client) does, read from its source and checked by
@@ -112,6 +128,8 @@ JSON = "application/json"
 DEFAULT_TOKEN_TTL_MS = 60 * 60 * 1000
 TOKEN_REQUEST_WINDOW_MS = 10 * 60 * 1000
 MAX_PUBLISH_BYTES = 64 * 1024
+MAX_BATCH_BYTES = 2 * 1024 * 1024  # this server's limit for one POST /messages
+DEFAULT_DEDUP_WINDOW = 120.0  # seconds: Ably de-duplicates a message id for about 2 minutes
 
 
 class AblyError(Exception):
@@ -120,6 +138,7 @@ class AblyError(Exception):
     def __init__(self, status: int, code: int, message: str):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.retry_after: float | None = None  # seconds, sent as a Retry-After header
 
     def body(self) -> dict:
         return {"error": {"message": self.message, "code": self.code, "statusCode": self.status,
@@ -223,8 +242,9 @@ class FakeAbly:
     """A fake Ably REST service running in a background thread; see the module docstring."""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", key: str = DEFAULT_KEY,
-                 capability: dict | None = None):
+                 capability: dict | None = None, dedup_window: float = DEFAULT_DEDUP_WINDOW):
         self.host, self._port, self.key = host, port, key
+        self.dedup_window = dedup_window
         self.key_name, _, self._secret = key.partition(":")
         if "." not in self.key_name or not self._secret:
             raise ValueError("key must look like 'appid.keyid:secret'")
@@ -294,16 +314,31 @@ class FakeAbly:
     # -- failure modes ---------------------------------------------------------------------
 
     def fail_with(self, status: int = 503, code: int | None = None, message: str | None = None,
-                  times: int | None = None) -> None:
+                  times: int | None = None, retry_after: float | None = None) -> None:
         if not 400 <= status <= 599:
             raise ValueError("status must be an HTTP error status")
         error = AblyError(status, code or status * 100, message or f"FakeAbly: simulated {status}")
+        error.retry_after = retry_after  # e.g. with 429: Ably says when to come back
         with self._cond:
             self._failure, self._failures_left = error, times
+
+    def fail_channel(self, channel: str, status: int = 401, code: int | None = 40160,
+                     message: str | None = None, times: int | None = None) -> None:
+        """Refuse publishes to `channel` alone (in a batch: that channel's results only)."""
+        error = AblyError(status, code or status * 100,
+                          message or f"FakeAbly: simulated {status} on channel {channel!r}")
+        with self._cond:
+            self._channel_failures[channel] = [error, times]
 
     def hang(self, seconds: float = 60) -> None:
         with self._cond:
             self._hang = seconds
+
+    def hold_acks(self, seconds: float = 60) -> None:
+        """Accept publishes (recorded, visible to subscribers) but hold the answer `seconds`,
+        then answer 504: what a client sees when Ably took a message and the reply was lost."""
+        with self._cond:
+            self._hold_acks = seconds
 
     def delay(self, seconds: float) -> None:
         with self._cond:
@@ -312,6 +347,8 @@ class FakeAbly:
     def recover(self) -> None:
         with self._cond:
             self._failure, self._failures_left, self._hang, self._delay = None, None, None, 0.0
+            self._hold_acks = None
+            self._channel_failures: dict[str, list] = {}
         self._release_hung()
 
     def expire_tokens(self) -> None:
@@ -330,8 +367,10 @@ class FakeAbly:
     def reset(self) -> None:
         with self._cond:
             self._messages: dict[str, list[dict]] = {}
-            self._seen_ids: dict[str, dict[str, str]] = {}
+            # channel -> message id -> (serial, monotonic time first accepted)
+            self._seen_ids: dict[str, dict[str, tuple[str, float]]] = {}
             self._publish_requests = 0
+            self._batch_requests = 0
             self._duplicates = 0
             self._token_requests: list[dict] = []
             self._request_log: list[tuple[str, str, int]] = []
@@ -355,6 +394,12 @@ class FakeAbly:
     def publish_requests(self) -> int:
         with self._cond:
             return self._publish_requests
+
+    @property
+    def batch_requests(self) -> int:
+        """POST /messages requests received (also counted in publish_requests)."""
+        with self._cond:
+            return self._batch_requests
 
     @property
     def duplicates(self) -> int:
@@ -386,6 +431,8 @@ class FakeAbly:
             reply = self._route(request)
         except AblyError as error:
             reply = Reply(error.status, error.body(), {"X-Ably-Errorcode": str(error.code)})
+            if getattr(error, "retry_after", None) is not None:
+                reply.headers["Retry-After"] = f"{error.retry_after:g}"
         with self._cond:
             self._request_log.append((request.method, request.path, reply.status))
         return reply
@@ -395,6 +442,8 @@ class FakeAbly:
         method = request.method
         if method == "GET" and request.path == "/time":
             return Reply(200, [now_ms()])
+        if method == "POST" and request.path == "/messages":
+            return self._batch_publish(request)
         if len(parts) == 4 and (method, parts[1], parts[3]) == ("POST", "keys", "requestToken"):
             return self._request_token(unquote(parts[2]), request)
         if len(parts) == 4 and parts[1] == "channels" and parts[3] == "messages":
@@ -522,7 +571,9 @@ class FakeAbly:
             raise AblyError(400, 40009, "Maximum size of messages that can be published at once "
                                         f"exceeded (limit is {MAX_PUBLISH_BYTES} bytes)")
         messages = self._parse_messages(request.payload(), grant)
+        self._channel_fault(channel)
         serials = self._record(channel, messages)
+        self._after_accept()
         return Reply(201, {"channel": channel, "messageId": messages[0].get("id"),
                            "serials": serials})
 
@@ -551,22 +602,88 @@ class FakeAbly:
         _check_ids_of_multi_message_publish(messages)
         return messages
 
+    def _after_accept(self) -> None:
+        with self._cond:
+            hold, wake = self._hold_acks, self._wake
+        if hold is not None:
+            wake.wait(hold)
+            raise AblyError(504, 50003, "FakeAbly: simulated lost answer (timed out)")
+
+    def _channel_fault(self, channel: str) -> None:
+        with self._cond:
+            entry = self._channel_failures.get(channel)
+            if entry is None:
+                return
+            error, times = entry
+            if times is not None:
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    del self._channel_failures[channel]
+        raise error
+
     def _record(self, channel: str, messages: list[dict]) -> list[str]:
+        """Store messages; an id accepted less than `dedup_window` seconds ago is acked only.
+
+        Like Ably, de-duplication is limited in time: the same id later is a new message.
+        """
         base_id = secrets.token_urlsafe(9)
         serials = []
         with self._cond:
             stored = self._messages.setdefault(channel, [])
             seen = self._seen_ids.setdefault(channel, {})
+            now = time.monotonic()
             for index, message in enumerate(messages):
                 message_id = message.get("id") or f"{base_id}:{index}"
-                if message_id not in seen:  # idempotent publishing: ack, don't record twice
+                known = seen.get(message_id)
+                if known is None or now - known[1] >= self.dedup_window:
                     stored.append(self._stamp(message, message_id))
-                    seen[message_id] = stored[-1]["serial"]
-                else:
+                    seen[message_id] = (stored[-1]["serial"], now)
+                else:  # idempotent publishing: ack, don't record twice
                     self._duplicates += 1
-                serials.append(seen[message_id])
+                serials.append(seen[message_id][0])
             self._cond.notify_all()
         return serials
+
+    # -- batch publish (POST /messages) ----------------------------------------------------
+
+    def _batch_publish(self, request: Request) -> Reply:
+        """Ably's batch publish: one result per spec; any failure makes it a 400/40020."""
+        with self._cond:
+            self._publish_requests += 1
+            self._batch_requests += 1
+        self._apply_faults()
+        grant = self._authenticate(request)
+        if len(request.body) > MAX_BATCH_BYTES:
+            raise AblyError(400, 40009, f"Batch request too large (limit {MAX_BATCH_BYTES})")
+        specs = _batch_specs(request.payload())
+        results = [self._publish_spec(spec, grant) for spec in specs]
+        self._after_accept()
+        if all(result["failureCount"] == 0 for result in results):
+            return Reply(201, results)
+        error = AblyError(400, 40020, "Batched response includes errors")
+        return Reply(400, {**error.body(), "batchResponse": results},
+                     {"X-Ably-Errorcode": "40020"})
+
+    def _publish_spec(self, spec: dict, grant: Grant) -> dict:
+        results = []
+        for channel in spec["channels"]:
+            try:
+                self._require(grant, channel, "publish")
+                messages = [dict(message) for message in spec["messages"]]
+                for message in messages:
+                    _check_message(message, grant)
+                    if len(msgpack.packb(message, use_bin_type=True)) > MAX_PUBLISH_BYTES:
+                        raise AblyError(400, 40009, "Maximum message size exceeded")
+                _check_ids_of_multi_message_publish(messages)
+                self._channel_fault(channel)
+                serials = self._record(channel, messages)
+                results.append({"channel": channel, "messageId": messages[0].get("id"),
+                                "serials": serials})
+            except AblyError as error:
+                results.append({"channel": channel, "error": error.body()["error"]})
+        failures = sum(1 for result in results if "error" in result)
+        return {"successCount": len(results) - failures, "failureCount": failures,
+                "results": results}
 
     def _stamp(self, message: dict, message_id: str) -> dict:
         self._serial += 1
@@ -587,6 +704,26 @@ class FakeAbly:
             query = urlencode({**request.query, "offset": offset + limit})
             headers["Link"] = f'<./messages?{query}>; rel="next"'
         return Reply(200, [_wire_message(m, request.binary_reply) for m in page], headers)
+
+
+def _batch_specs(payload) -> list[dict]:
+    """Normalise BatchSpecs ({channels, messages}, each one or a list); 400 if malformed."""
+    specs = payload if isinstance(payload, list) else [payload]
+    normalised = []
+    for spec in specs:
+        channels = spec.get("channels") if isinstance(spec, dict) else None
+        messages = spec.get("messages") if isinstance(spec, dict) else None
+        channels = [channels] if isinstance(channels, str) else channels
+        messages = [messages] if isinstance(messages, dict) else messages
+        if not (channels and isinstance(channels, list)
+                and all(isinstance(name, str) and name for name in channels)
+                and messages and isinstance(messages, list)
+                and all(isinstance(message, dict) for message in messages)):
+            raise AblyError(400, 40000, "Each batch spec needs channels and messages")
+        normalised.append({"channels": channels, "messages": messages})
+    if not normalised:
+        raise AblyError(400, 40000, "Empty batch")
+    return normalised
 
 
 def _check_ids_of_multi_message_publish(messages: list[dict]) -> None:

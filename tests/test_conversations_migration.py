@@ -1,4 +1,4 @@
-"""Migration 0006 (conversations) only adds, and downgrades cleanly, on data that exists."""
+"""Migration 0004 (conversations) only adds, and downgrades cleanly, on data that exists."""
 
 import pytest
 from alembic import command
@@ -16,11 +16,11 @@ NEW_COLUMNS = {"requester_name", "requester_email", "tags", "comments_count",
 
 @pytest.fixture
 def migrated(request):
-    """A scratch database at the revision before 0006, with a ticket written back then."""
+    """A scratch database at the revision before 0004, with a ticket written back then."""
     url = create_scratch_database("ticketing_conversations")
     app = create_app(TestConfig(url))
     config = alembic_config(app)
-    command.upgrade(config, "0006-1")
+    command.upgrade(config, "0004-1")
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text(
@@ -38,7 +38,7 @@ def ticket_columns(engine) -> set[str]:
 
 def test_upgrade_keeps_tickets_and_gives_them_defaults(migrated):
     config, engine = migrated
-    command.upgrade(config, "0006")
+    command.upgrade(config, "0004")
     with engine.connect() as connection:
         row = connection.execute(text(
             "SELECT tags, comments_count, last_activity_at = updated_at, first_response_at, "
@@ -50,13 +50,13 @@ def test_upgrade_keeps_tickets_and_gives_them_defaults(migrated):
 def test_downgrade_removes_only_what_it_added(migrated):
     config, engine = migrated
     before = ticket_columns(engine)
-    command.upgrade(config, "0006")
+    command.upgrade(config, "0004")
     with engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO comments (ticket_id, author, body) "
             "SELECT id, '{\"type\": \"system\"}', 'hello' FROM tickets"))
         connection.execute(text("UPDATE tickets SET tags = '{a,b}', requester_email = 'a@b.c'"))
-    command.downgrade(config, "0006-1")
+    command.downgrade(config, "0004-1")
     inspector = inspect(engine)
     assert "comments" not in inspector.get_table_names()
     assert ticket_columns(engine) == before
@@ -67,7 +67,7 @@ def test_downgrade_removes_only_what_it_added(migrated):
 
 
 def test_comments_are_kept_from_supabase_data_api_roles(migrated):
-    """Like Supabase: anon and authenticated get every new table by default; 0006 takes it back."""
+    """Like Supabase: anon and authenticated get every new table by default; 0004 takes it back."""
     config, engine = migrated
     with engine.begin() as connection:
         for role in ("anon", "authenticated"):
@@ -76,7 +76,7 @@ def test_comments_are_kept_from_supabase_data_api_roles(migrated):
                 f"THEN CREATE ROLE {role} NOLOGIN; END IF; END $$"))
         connection.execute(text("ALTER DEFAULT PRIVILEGES IN SCHEMA public "
                                 "GRANT ALL ON TABLES TO anon, authenticated"))
-    command.upgrade(config, "0006")
+    command.upgrade(config, "0004")
     with engine.connect() as connection:
         assert connection.execute(text(
             "SELECT relrowsecurity FROM pg_class WHERE relname = 'comments'")).scalar() is True

@@ -365,3 +365,91 @@ def test_multi_message_publish_needs_ids_from_one_base(server, channel):
                                   Message(name="b", data="2", id="evt-2")])
     assert (error.value.status_code, error.value.code) == (400, 40031)
     assert server.published(channel.name) == []
+
+
+# -- batch publish (POST /messages) and time-limited de-duplication --------------------------
+
+
+def batch_spec(channel: str, *messages: tuple[str, str]) -> dict:
+    return {"channels": [channel],
+            "messages": [{"id": message_id, "name": name, "data": "x"}
+                         for message_id, name in messages]}
+
+
+def test_batch_publish_answers_one_result_per_spec(server, make_client):
+    client = make_client()
+    response = client.request("POST", "/messages", "2", body=[
+        batch_spec(CHANNEL, ("a:0", "one"), ("a:1", "two")), batch_spec("other", ("b:0", "x"))])
+    assert response.status_code == 201
+    assert [item["successCount"] for item in response.items] == [1, 1]
+    assert response.items[0]["results"][0]["channel"] == CHANNEL
+    assert [m["id"] for m in server.published(CHANNEL)] == ["a:0", "a:1"]
+    assert server.batch_requests == 1 and server.publish_requests == 1
+
+
+def test_batch_partial_failure_is_400_40020_with_batch_response(server, make_client):
+    server.fail_channel("refused", 401, 40160)
+    response = make_client(use_binary_protocol=False).request("POST", "/messages", "2", body=[
+        batch_spec(CHANNEL, ("a:0", "one")), batch_spec("refused", ("b:0", "x")),
+        batch_spec(CHANNEL, ("c:0", "one"), ("d:1", "bad ids"))])
+    assert response.status_code == 400 and response.error_code == "40020"
+    [body] = response.items
+    assert body["error"]["code"] == 40020
+    results = body["batchResponse"]
+    assert [r["failureCount"] for r in results] == [0, 1, 1]
+    assert results[1]["results"][0]["error"]["code"] == 40160
+    assert results[2]["results"][0]["error"]["code"] == 40031  # ids must share a base
+    assert [m["id"] for m in server.published(CHANNEL)] == ["a:0"]
+
+
+@pytest.mark.parametrize("body", [[], {"channels": [], "messages": [{}]},
+                                  {"channels": "x"}, [{"channels": ["x"], "messages": [1]}]])
+def test_malformed_batch_is_refused_whole(server, make_client, body):
+    response = make_client().request("POST", "/messages", "2", body=body)
+    assert response.status_code == 400
+    assert server.published("x") == []
+
+
+def test_batch_needs_publish_capability_per_channel(server, make_client):
+    server.key_capability = {CHANNEL: ["publish"]}
+    response = make_client().request("POST", "/messages", "2", body=[
+        batch_spec(CHANNEL, ("a:0", "one")), batch_spec("elsewhere", ("b:0", "x"))])
+    assert response.status_code == 400
+    results = response.items[0]["batchResponse"]
+    assert results[0]["failureCount"] == 0 and results[1]["results"][0]["error"]["code"] == 40160
+
+
+def test_retry_after_header_on_request_failures(server, make_client):
+    server.fail_with(429, 42910, times=1, retry_after=3)
+    response = make_client().request("POST", "/messages", "2",
+                                     body=batch_spec(CHANNEL, ("a:0", "n")))
+    assert response.status_code == 429
+    assert dict(response.headers)["retry-after"] == "3"
+
+
+def test_de_duplication_is_limited_to_the_window(server, channel):
+    assert server.dedup_window == 120.0  # Ably's, about two minutes
+    server.dedup_window = 0.3
+    message = Message(name="n", data="d", id="same:0")
+    channel.publish(messages=[message])
+    channel.publish(messages=[message])
+    assert len(server.published(CHANNEL)) == 1 and server.duplicates == 1
+    time.sleep(0.35)
+    channel.publish(messages=[message])  # after the window: a new message for subscribers
+    assert [m["id"] for m in server.published(CHANNEL)] == ["same:0", "same:0"]
+
+
+def test_batch_publishes_are_de_duplicated_too(server, make_client):
+    client = make_client()
+    for _ in range(2):
+        assert client.request("POST", "/messages", "2",
+                              body=batch_spec(CHANNEL, ("a:0", "n"))).status_code == 201
+    assert len(server.published(CHANNEL)) == 1 and server.duplicates == 1
+
+
+def test_hold_acks_records_then_answers_504(server, make_client):
+    server.hold_acks(0.2)
+    response = make_client().request("POST", "/messages", "2",
+                                     body=batch_spec(CHANNEL, ("a:0", "n")))
+    assert response.status_code == 504
+    assert [m["id"] for m in server.published(CHANNEL)] == ["a:0"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ticketing.realtime.publisher import make_publisher
-from ticketing.realtime.relay import Relay
+from ticketing.realtime.relay import Relay, RelaySettings
 
 from .conftest import ably_settings
 
@@ -121,10 +121,10 @@ class TimedPublisher:
     def __init__(self, inner, name: str, intervals: list) -> None:
         self.inner, self.name, self.intervals = inner, name, intervals
 
-    def publish(self, channel, messages):
+    def publish(self, messages):
         started = time.monotonic()
         try:
-            self.inner.publish(channel, messages)
+            return self.inner.publish(messages)
         finally:
             self.intervals.append((started, time.monotonic(), self.name))
 
@@ -137,8 +137,9 @@ def test_two_relays_at_once_publish_nothing_twice(committing_app, fake_ably):
     engine = app.extensions["db"].engine
     stop = threading.Event()
     intervals: list[tuple[float, float, str]] = []
+    settings = RelaySettings(batch_size=10, poll_interval=0.01)
     relays = [Relay(engine, TimedPublisher(make_publisher(app.config), name, intervals),
-                    app.extensions["realtime"].channels, batch_size=10, poll_interval=0.01)
+                    app.extensions["realtime"].channels, settings)
               for name in ("first", "second")]
     threads = [threading.Thread(target=relay.run, args=(stop, threading.Event()))
                for relay in relays]
@@ -161,16 +162,16 @@ def test_two_relays_at_once_publish_nothing_twice(committing_app, fake_ably):
 
 
 class FailOnce:
-    """Fails the first publish of the message named `fail_at`, as `error` says."""
+    """Fails the `fail_at`-th publish request with `error`."""
 
     def __init__(self, inner, fail_at: int, error) -> None:
         self.inner, self.fail_at, self.error, self.calls = inner, fail_at, error, 0
 
-    def publish(self, channel, messages):
+    def publish(self, messages):
         self.calls += 1
         if self.calls == self.fail_at:
             raise self.error
-        self.inner.publish(channel, messages)
+        return self.inner.publish(messages)
 
 
 def one_ticket_with_events(app, updates: int) -> None:
@@ -180,18 +181,18 @@ def one_ticket_with_events(app, updates: int) -> None:
         client.patch(f"/api/tickets/{ticket['id']}", json={"title": f"v{number}"})
 
 
-def test_a_retryable_failure_mid_sequence_keeps_the_order(committing_app, fake_ably):
+def test_a_failed_request_is_retried_in_order(committing_app, fake_ably):
     from ticketing.realtime.publisher import PublishError
 
     app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off"))
     one_ticket_with_events(app, updates=3)
     state = app.extensions["realtime"]
     relay = Relay(app.extensions["db"].engine,
-                  FailOnce(state.publisher, 2, PublishError("Ably 503", retryable=True)),
-                  state.channels)
-    with pytest.raises(PublishError):
-        relay.publish_pending()
-    assert [m["data"]["version"] for m in fake_ably.published(TICKETS)] == [1]
+                  FailOnce(state.publisher, 1, PublishError("Ably 503", retryable=True)),
+                  state.channels, RelaySettings(max_backoff=0.05))
+    assert relay.publish_pending() == 0  # nothing settled: all four wait for a retry
+    assert fake_ably.published(TICKETS) == []
+    time.sleep(0.1)
     relay.drain()
     assert_exactly_once_in_order(fake_ably.published(TICKETS), 4)
 
@@ -199,29 +200,30 @@ def test_a_retryable_failure_mid_sequence_keeps_the_order(committing_app, fake_a
 def test_a_message_ably_refuses_for_good_is_set_aside(committing_app, fake_ably):
     app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off"))
     one_ticket_with_events(app, updates=2)
-    fake_ably.fail_with(400, times=1)  # e.g. a message Ably finds malformed
+    fake_ably.fail_with(400, times=1)  # e.g. a request Ably finds malformed
     app.extensions["realtime"].relay.drain()
-    assert [m["data"]["version"] for m in fake_ably.published(TICKETS)] == [2, 3]
+    assert fake_ably.published(TICKETS) == []
     from ticketing.realtime.status import backlog
 
     with app.app_context():
         session = app.extensions["db"].new_session()
         report = backlog(session)
         session.close()
-    assert report["pending"] == 0 and report["failed"] == 1
+    assert report["pending"] == 0 and report["failed"] == 3
 
 
-def test_an_unexpected_publisher_error_stalls_only_its_resource(committing_app, fake_ably):
+def test_an_unexpected_publisher_error_is_retried(committing_app, fake_ably):
     app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off"))
     for _ in range(3):
         one_ticket_with_events(app, updates=1)
     state = app.extensions["realtime"]
     relay = Relay(app.extensions["db"].engine, FailOnce(state.publisher, 1, KeyError("h2")),
-                  state.channels, concurrency=1)
-    with pytest.raises(Exception, match="KeyError"):
-        relay.publish_pending()
-    # The other two tickets' events went out and were marked; the first ticket's wait.
+                  state.channels, RelaySettings(concurrency=3, max_backoff=0.05))
+    relay.publish_pending()
+    # One lane failed; the other two tickets' events went out and were marked.
     assert len(fake_ably.published(TICKETS)) == 4
+    assert "KeyError" in relay.stats.last_error
+    time.sleep(0.1)
     relay.drain()
     assert_exactly_once_in_order(fake_ably.published(TICKETS), 6)
     assert fake_ably.duplicates == 0
@@ -234,5 +236,6 @@ def test_the_ably_client_is_switched_to_http1(committing_app, fake_ably):
     httpx_client = next(value for name, value in vars(http).items() if name.endswith("__client"))
     assert httpx_client._transport._pool._http2 is False
     assert httpx_client._transport._pool._http1 is True
-    publisher.publish(TICKETS, [{"id": "x-1", "name": "ticket_created", "data": {"a": 1}}])
+    message = {"id": "x:0", "name": "ticket_created", "data": {"a": 1}}
+    assert publisher.publish([{"channel": TICKETS, "messages": [message]}]) == [None]
     assert fake_ably.published(TICKETS)[0]["data"] == {"a": 1}

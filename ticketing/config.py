@@ -13,12 +13,18 @@ def env_str(name: str, default: str | None = None) -> str | None:
 
 def env_int(name: str, default: int) -> int:
     value = env_str(name)
-    return int(value) if value is not None else default
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, not {value!r}") from None
 
 
 def env_float(name: str, default: float) -> float:
     value = env_str(name)
-    return float(value) if value is not None else default
+    try:
+        return float(value) if value is not None else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -83,9 +89,13 @@ class Config:
         self.ABLY_TOKEN_TTL = env_int("ABLY_TOKEN_TTL", 3600)
         self.REALTIME_RELAY = env_str("REALTIME_RELAY", "thread")
         self.REALTIME_POLL_INTERVAL = env_float("REALTIME_POLL_INTERVAL", 1.0)
-        self.REALTIME_BATCH_SIZE = env_int("REALTIME_BATCH_SIZE", 100)
+        self.REALTIME_BATCH_SIZE = env_int("REALTIME_BATCH_SIZE", 500)
         self.REALTIME_MAX_BACKOFF = env_float("REALTIME_MAX_BACKOFF", 30.0)
-        self.REALTIME_PUBLISH_CONCURRENCY = env_int("REALTIME_PUBLISH_CONCURRENCY", 16)
+        self.REALTIME_PUBLISH_CONCURRENCY = env_int("REALTIME_PUBLISH_CONCURRENCY", 8)
+        # An event is retried until either runs out, then marked failed (`flask realtime retry`).
+        self.REALTIME_MAX_ATTEMPTS = env_int("REALTIME_MAX_ATTEMPTS", 50)
+        self.REALTIME_MAX_EVENT_AGE = env_float("REALTIME_MAX_EVENT_AGE", 3600.0)
+        self.EVENTS_RETENTION_DAYS = env_int("EVENTS_RETENTION_DAYS", 90)
         self.READY_MAX_PENDING_EVENTS = env_int("READY_MAX_PENDING_EVENTS", 10000)
         self._require_choice("REALTIME_RELAY", ("thread", "off"))
         self._require_choice("DB_POOLER_MODE", ("session", "transaction"))

@@ -24,15 +24,17 @@ class Feed(MethodView):
     @requires(Permission.READ)
     @blp.arguments(FeedQuerySchema, location="query", unknown="raise")
     @blp.response(200, envelope(FeedSchema))
-    @documents_errors(blp, 503)
+    @documents_errors(blp, 410, 503)
     def get(self, args):
         """Read committed events
 
         Events in commit order, after the cursor `after`. Reading again and again with the
-        returned `next_cursor` yields every committed event exactly once.
+        returned `next_cursor` yields every committed event exactly once. A page stops at
+        `limit` events or about 2 MB of events, whichever comes first (`has_more` then says
+        that more are waiting). A cursor older than the event retention gets 410.
         """
-        records, cursor = read_feed(db.session, args.get("after"), args["limit"])
-        pagination = {"limit": args["limit"], "next_cursor": cursor}
+        records, cursor, more = read_feed(db.session, args.get("after"), args["limit"])
+        pagination = {"limit": args["limit"], "next_cursor": cursor, "has_more": more}
         return page("Events have been fetched.", records, pagination)
 
 
@@ -45,11 +47,11 @@ class TicketHistory(MethodView):
     def get(self, args, ticket_id):
         """Get a ticket's history
 
-        Its events, oldest first; still available after the ticket is deleted. Pass
-        `pagination.next_cursor` as `after` for the next page.
+        Its events, oldest first; still available after the ticket is deleted (within the event
+        retention). A page stops at `limit` events or about 2 MB; pass
+        `pagination.next_cursor` as `after` for the next page (null: nothing more).
         """
-        events = ticket_history(db.session, ticket_id, args["after"], args["limit"])
-        more = len(events) == args["limit"]
+        events, more = ticket_history(db.session, ticket_id, args["after"], args["limit"])
         pagination = {"per_page": args["limit"],
                       "next_cursor": str(events[-1]["version"]) if more else None}
         return page("Ticket events have been fetched.", events, pagination)

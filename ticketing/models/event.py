@@ -11,9 +11,13 @@ from sqlalchemy.types import UserDefinedType
 
 from ..db import Base
 
+# Partial-index conditions; the relay, /readyz and /metrics only ever read through these.
+PENDING_SQL = "published_at IS NULL AND failed_at IS NULL"
+DEFERRED_SQL = f"next_attempt_at IS NOT NULL AND {PENDING_SQL}"
+
 
 class Xid8(UserDefinedType):
-    """PostgreSQL's 64-bit transaction id; orders the feed without gaps (see realtime/feed.py)."""
+    """PostgreSQL's 64-bit transaction id: the feed's order up to migration 0006 (kept for it)."""
 
     cache_ok = True
 
@@ -21,7 +25,7 @@ class Xid8(UserDefinedType):
         return "xid8"
 
 
-# Let reflection (alembic check) recognise the column type.
+# Let reflection (alembic check) recognise the column type between 0002 and 0006.
 ischema_names["xid8"] = Xid8
 
 
@@ -32,9 +36,9 @@ class Event(Base):
     event_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), nullable=False, unique=True, server_default=text("gen_random_uuid()")
     )
-    txid: Mapped[str] = mapped_column(
-        Xid8, nullable=False, server_default=text("pg_current_xact_id()")
-    )
+    # The feed's order: given after commit, in commit order, by the one relay holding the
+    # sequencer lock (realtime/sequencer.py). NULL until then.
+    position: Mapped[int | None] = mapped_column(BigInteger)
     name: Mapped[str] = mapped_column(String(40), nullable=False)
     resource_type: Mapped[str] = mapped_column(String(20), nullable=False)
     resource_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
@@ -46,15 +50,23 @@ class Event(Base):
         DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()
     )
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Set when Ably rejected the event for good (e.g. too large); it is not retried.
+    # Set when Ably refused the event for good, or retries ran out; `flask realtime retry`.
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Ably's error code of the last failure (40160: capability, ...), for config-error reports.
+    last_error_code: Mapped[int | None] = mapped_column(Integer)
+    # Set after a retryable failure: the event, and its resource's later events, wait till then.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __mapper_args__ = {"eager_defaults": True}
     __table_args__ = (
-        Index("ix_events_pending", "id",
-              postgresql_where=text("published_at IS NULL AND failed_at IS NULL")),
-        Index("ix_events_txid_id", "txid", "id"),
+        Index("ix_events_pending", "id", postgresql_where=text(PENDING_SQL)),
+        Index("ix_events_deferred", "resource_type", "resource_id", "id",
+              postgresql_where=text(DEFERRED_SQL)),
+        Index("ix_events_unpositioned", "id", postgresql_where=text("position IS NULL")),
+        Index("ix_events_position", "position", unique=True,
+              postgresql_where=text("position IS NOT NULL")),
+        Index("ix_events_failed", "id", postgresql_where=text("failed_at IS NOT NULL")),
         Index("ix_events_resource", "resource_type", "resource_id", "version"),
     )

@@ -51,7 +51,9 @@ def _migrations(session: Session) -> dict:
 def _realtime(session: Session) -> dict:
     report = backlog(session)
     limit = current_app.config["READY_MAX_PENDING_EVENTS"]
-    return {"ok": report["pending"] < limit, "max_pending": limit, **report}
+    # A key that may not publish is a configuration error: not ready until it is fixed.
+    ok = report["pending"] < limit and report["config_error"] is None
+    return {"ok": ok, "max_pending": limit, **report}
 
 
 @blp.get("/readyz")

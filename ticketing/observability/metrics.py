@@ -30,10 +30,19 @@ EVENTS_PENDING = Gauge("realtime_events_pending", "Committed events not yet publ
                        multiprocess_mode="mostrecent")
 OLDEST_PENDING = Gauge("realtime_oldest_pending_age_seconds", "Age of the oldest pending event",
                        multiprocess_mode="mostrecent")
-EVENTS_FAILED = Gauge("realtime_events_failed", "Events Ably rejected for good",
+EVENTS_FAILED = Gauge("realtime_events_failed",
+                      "Events marked failed (refused for good or out of retries)",
                       multiprocess_mode="mostrecent")
+EVENTS_WAITING = Gauge("realtime_events_waiting_retry", "Pending events waiting for a retry",
+                       multiprocess_mode="mostrecent")
+FEED_LAG = Gauge("realtime_feed_lag_seconds",
+                 "Age of the oldest committed event not yet in the feed",
+                 multiprocess_mode="mostrecent")
+CONFIG_ERROR = Gauge("realtime_config_error",
+                     "1 while Ably refuses the key (credentials or capability), else 0",
+                     multiprocess_mode="mostrecent")
 EVENTS_PUBLISHED = Counter("realtime_events_published_total", "Events published to Ably")
-PUBLISH_FAILURES = Counter("realtime_publish_failures_total", "Failed publish rounds")
+PUBLISH_FAILURES = Counter("realtime_publish_failures_total", "Failed attempts to publish an event")
 
 
 def _start_timer() -> None:
@@ -64,6 +73,9 @@ def _observe_backlog() -> None:
     EVENTS_PENDING.set(report["pending"])
     OLDEST_PENDING.set(report["oldest_pending_age_seconds"])
     EVENTS_FAILED.set(report["failed"])
+    EVENTS_WAITING.set(report["waiting_retry"])
+    FEED_LAG.set(report["feed_lag_seconds"])
+    CONFIG_ERROR.set(1 if report["config_error"] else 0)
 
 
 def registry() -> CollectorRegistry:

@@ -1,5 +1,6 @@
 """The realtime extension: event outbox, publisher to Ably, relay."""
 
+import atexit
 import json
 import os
 import threading
@@ -11,7 +12,8 @@ from sqlalchemy.orm import Session
 from ..errors import Unavailable
 from .outbox import WAKE_KEY
 from .publisher import AblyPublisher, make_publisher
-from .relay import Relay
+from .relay import Relay, RelaySettings
+from .settings import check_realtime_settings
 
 
 class RealtimeState:
@@ -19,19 +21,20 @@ class RealtimeState:
 
     def __init__(self, app: Flask) -> None:
         config = app.config
+        check_realtime_settings(config)
         self.mode = config["REALTIME_RELAY"]
         self.channels = {"ticket": config["ABLY_CHANNEL"], "agent": config["ABLY_AGENTS_CHANNEL"]}
         self.publisher = make_publisher(config)
         self.relay = Relay(app.extensions["db"].engine, self.publisher, self.channels,
-                           batch_size=config["REALTIME_BATCH_SIZE"],
-                           poll_interval=config["REALTIME_POLL_INTERVAL"],
-                           max_backoff=config["REALTIME_MAX_BACKOFF"],
-                           concurrency=config["REALTIME_PUBLISH_CONCURRENCY"])
+                           RelaySettings.from_config(config))
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self._exit_hook = False
+        # Long enough for a round's requests to answer or time out.
+        self.exit_grace = 2 * config["ABLY_TIMEOUT"] + 5
 
     def wake(self) -> None:
         """Ask the relay to publish now (called after a commit that recorded events)."""
@@ -51,6 +54,11 @@ class RealtimeState:
             self._thread = threading.Thread(target=self.relay.run, args=(self._stop, self._wake),
                                             name="realtime-relay", daemon=True)
             self._thread.start()
+            if not self._exit_hook:
+                # A recycled gunicorn worker exits normally: let the relay end its round first
+                # (a daemon thread would otherwise be cut off wherever it stands).
+                atexit.register(self.stop, self.exit_grace)
+                self._exit_hook = True
 
     def subscriber_token_request(self, ttl_seconds: int, client_id: str) -> dict:
         """An Ably TokenRequest for `client_id`: only subscribe and history on event channels."""
@@ -63,9 +71,10 @@ class RealtimeState:
         return request
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the relay thread: it sends no further request and records its round."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
+        if self._thread is not None and self._pid == os.getpid():
             self._thread.join(timeout)
 
 

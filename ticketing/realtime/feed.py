@@ -1,76 +1,130 @@
 """Read committed events in a gap-free order, for clients that were away longer than Ably keeps.
 
-Events are ordered by (transaction id, id). A page only includes events whose transaction id is
-below the oldest transaction still running, so an event can never appear later *behind* a
-cursor already handed out: reading with the returned cursor again and again yields every
-committed event exactly once, however transactions interleave their commits.
+Events are read by `position`, which the sequencer gives to committed events in commit order
+(realtime/sequencer.py), so reading with the returned cursor again and again yields every
+committed event exactly once, and rolled-back writes never appear. Pages stop at `limit`
+events or at MAX_PAGE_BYTES of event data, whichever comes first; events are fetched a few at
+a time so that memory stays bounded too.
 """
 
-from sqlalchemy import cast, func, literal, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..errors import NotFound, Unprocessable
+from ..errors import DomainError, NotFound, Unprocessable
 from ..models import Event, Ticket
-from ..models.event import Xid8
 from ..pagination import decode_token, encode_token
 from ..services.common import parse_id
 from .outbox import message_data
+from .publisher import encoded_size
+from .sequencer import assign_positions
 
-START = (0, 0)
+# A page holds at most this much event data, or a single event when one alone is larger.
+MAX_PAGE_BYTES = 2 * 1024 * 1024
+FETCH = 20  # events loaded from the database at a time
+CURSOR_PREFIX = "p"
 
 
-def encode_position(txid: int, event_id: int) -> str:
-    return encode_token(f"{txid}.{event_id}")
+class Gone(DomainError):
+    status = 410
+
+
+def encode_position(position: int) -> str:
+    return encode_token(f"{CURSOR_PREFIX}{position}")
 
 
 def _invalid() -> Unprocessable:
     return Unprocessable("Invalid cursor", {"after": ["Not a cursor returned by this API."]})
 
 
-def decode_position(cursor: str | None) -> tuple[int, int]:
+def _legacy(text: str) -> bool:
+    """A `<txid>.<id>` cursor of the feed before migration 0006 (transaction-id order)."""
+    txid, dot, event_id = text.partition(".")
+    return (dot == "." and txid.isdigit() and event_id.isdigit()
+            and int(txid) < 2**64 and int(event_id) < 2**63)
+
+
+def decode_position(cursor: str | None) -> int:
     if not cursor:
-        return START
+        return 0
     try:
-        txid, event_id = (int(part) for part in decode_token(cursor).split("."))
+        text = decode_token(cursor)
     except ValueError as error:
         raise _invalid() from error
-    # xid8 and bigint ranges: anything else never came from us.
-    if not (0 <= txid < 2**64 and 0 <= event_id < 2**63):
+    if _legacy(text):
+        raise Gone("This cursor is from before the feed was reordered: read again from the "
+                   "start (without `after`) or from a recent cursor",
+                   {"after": ["Cursor no longer valid."]})
+    digits = text.removeprefix(CURSOR_PREFIX)
+    if not text.startswith(CURSOR_PREFIX) or not digits.isdigit() or int(digits) >= 2**63:
         raise _invalid()
-    return txid, event_id
+    return int(digits)
 
 
-def read_feed(session: Session, after: str | None, limit: int) -> tuple[list[dict], str]:
-    """Return up to `limit` events after the cursor `after`, and the cursor to continue from."""
-    txid, event_id = decode_position(after)
-    horizon = func.pg_snapshot_xmin(func.pg_current_snapshot())
-    position = tuple_(cast(literal(str(txid)), Xid8()), literal(event_id))
-    events = session.scalars(
-        select(Event).where(tuple_(Event.txid, Event.id) > position, Event.txid < horizon)
-        .order_by(Event.txid, Event.id).limit(limit)
-    ).all()
-    if events:
-        txid, event_id = int(events[-1].txid), events[-1].id
-    return [message_data(event) for event in events], encode_position(txid, event_id)
+def _check_retained(session: Session, position: int) -> None:
+    """410 when events after `position` were already deleted by retention."""
+    oldest = session.scalar(select(func.min(Event.position)))
+    if position and oldest is not None and position < oldest - 1:
+        raise Gone("Events after this cursor are past retention and were deleted: read again "
+                   "from the start (without `after`)", {"after": ["Cursor too old."]})
+
+
+def bounded_page(session: Session, stmt, key, start, limit: int, max_bytes: int):
+    """Up to `limit` events of `stmt` after `start` in `key` order, within `max_bytes`.
+
+    Returns (records, last key value, more): `more` says that more events follow.
+    """
+    records, size, last = [], 0, start
+    while len(records) < limit:
+        wanted = min(FETCH, limit - len(records))
+        chunk = session.scalars(stmt.where(key > last).order_by(key).limit(wanted)).all()
+        for event in chunk:
+            data = message_data(event)
+            session.expunge(event)  # keep at most one chunk of events in memory
+            event_size = encoded_size(data)
+            if records and size + event_size > max_bytes:
+                return records, last, True
+            records.append(data)
+            size += event_size
+            last = getattr(event, key.key)
+        if len(chunk) < wanted:
+            return records, last, False
+    # In key order, so that the next row is found through the index, not by a scan.
+    following = stmt.with_only_columns(key).where(key > last).order_by(key).limit(1)
+    return records, last, session.scalar(following) is not None
+
+
+def read_feed(session: Session, after: str | None, limit: int,
+              max_bytes: int = MAX_PAGE_BYTES) -> tuple[list[dict], str, bool]:
+    """Events after the cursor `after`; returns (records, cursor to continue from, more)."""
+    position = decode_position(after)
+    # Position what has been committed, in a short transaction of its own, then read.
+    assign_positions(session)
+    session.commit()
+    _check_retained(session, position)
+    records, last, more = bounded_page(session, select(Event), Event.position, position, limit,
+                                       max_bytes)
+    return records, encode_position(last), more
 
 
 def resource_history(session: Session, resource_type: str, resource_id, after_version: int,
-                     limit: int) -> list[dict]:
-    events = session.scalars(
-        select(Event).where(Event.resource_type == resource_type,
-                            Event.resource_id == resource_id, Event.version > after_version)
-        .order_by(Event.version, Event.id).limit(limit)
-    ).all()
-    return [message_data(event) for event in events]
+                     limit: int, max_bytes: int = MAX_PAGE_BYTES) -> tuple[list[dict], bool]:
+    stmt = select(Event).where(Event.resource_type == resource_type,
+                               Event.resource_id == resource_id)
+    records, _, more = bounded_page(session, stmt, Event.version, after_version, limit,
+                                    max_bytes)
+    return records, more
 
 
-def ticket_history(session: Session, raw_id: str, after: int, limit: int) -> list[dict]:
+def ticket_history(session: Session, raw_id: str, after: int, limit: int,
+                   max_bytes: int = MAX_PAGE_BYTES) -> tuple[list[dict], bool]:
     """One ticket's events after version `after`; 404 when the ticket never existed."""
     ticket_id = parse_id(raw_id)
-    events = resource_history(session, "ticket", ticket_id, after, limit) if ticket_id else []
+    events, more = ([], False)
+    if ticket_id:
+        events, more = resource_history(session, "ticket", ticket_id, after, limit, max_bytes)
     if not events and not _ticket_known(session, ticket_id):
         raise NotFound("Ticket not found")
-    return events
+    return events, more
 
 
 def _ticket_known(session: Session, ticket_id) -> bool:
@@ -78,4 +132,5 @@ def _ticket_known(session: Session, ticket_id) -> bool:
         return False
     if session.get(Ticket, ticket_id) is not None:
         return True
-    return resource_history(session, "ticket", ticket_id, 0, 1) != []
+    return session.scalar(select(select(Event.id).where(
+        Event.resource_type == "ticket", Event.resource_id == ticket_id).exists()))

@@ -1,24 +1,62 @@
-"""Send event messages to Ably, or to the log when Ably is not configured."""
+"""Send event messages to Ably through its batch endpoint, or to the log without a key.
+
+One `POST /messages` carries several batch specs (see realtime/batching.py); Ably publishes
+each spec to its channel as one multi-message publish, taken or refused as a whole, and
+answers per spec (HTTP 400 with code 40020 and `batchResponse` when some were refused).
+"""
 
 import json
 import logging
 
 import httpx
 from ably.sync import AblyException, AblyRestSync
-from ably.sync.types.message import Message
 
 log = logging.getLogger(__name__)
 
-# Ably's default limit is 64 KiB for one message (and for one publish request).
+# Ably's default limit is 64 KiB for one message.
 MAX_MESSAGE_BYTES = 60_000
 # Fields fit_message drops from an oversized message (a ticket's description, a comment's body).
 LONG_TEXTS = ("description", "body")
+# Batch requests are kept well below Ably's request limits.
+MAX_REQUEST_MESSAGES = 100
+MAX_REQUEST_BYTES = 512 * 1024
+# The REST protocol version sent with batch requests (that of ably-python 3.x).
+ABLY_PROTOCOL_VERSION = "2"
+TOKEN_ERRORS = range(40140, 40150)  # expired or unknown token: re-authorise and retry once
 
 
 class PublishError(Exception):
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    """Ably did not take a message; `retryable` says whether sending it again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = True, status: int | None = None,
+                 code: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable, self.status, self.code = retryable, status, code
+        self.retry_after = retry_after
+
+    @property
+    def config_error(self) -> bool:
+        """The key or its capabilities refuse the publish: someone must fix the settings."""
+        return self.status in (401, 403) or (self.code is not None and 40100 <= self.code < 40400
+                                             and self.code not in TOKEN_ERRORS)
+
+
+def ably_error(status: int, code, message: str, retry_after: float | None = None) -> PublishError:
+    """Classify one Ably error: a malformed or oversized message will never be taken."""
+    code = int(code) if str(code or "").isdigit() else None
+    refused_for_good = status in (400, 413, 422) or (code is not None and 40000 <= code < 40100)
+    return PublishError(f"Ably {status}/{code or ''}: {message}", retryable=not refused_for_good,
+                        status=status, code=code, retry_after=retry_after)
+
+
+def as_publish_error(error: Exception) -> PublishError:
+    """Anything a publish raised, as a PublishError (unknown trouble is worth a retry)."""
+    if isinstance(error, PublishError):
+        return error
+    if isinstance(error, AblyException):
+        return ably_error(getattr(error, "status_code", None) or 500, getattr(error, "code", None),
+                          str(error))
+    return PublishError(f"{error.__class__.__name__}: {error}")
 
 
 def ably_options(config) -> dict:
@@ -37,7 +75,7 @@ def ably_options(config) -> dict:
     return options
 
 
-def encoded_size(data: dict) -> int:
+def encoded_size(data) -> int:
     return len(json.dumps(data, separators=(",", ":")).encode())
 
 
@@ -71,22 +109,63 @@ def over_http1(client: AblyRestSync, connections: int) -> AblyRestSync:
     return client
 
 
+def wire_message(message: dict) -> dict:
+    """A message as Ably's REST API takes it: JSON data travels as a string, so marked."""
+    return {"id": message["id"], "name": message["name"], "encoding": "json",
+            "data": json.dumps(message["data"], separators=(",", ":"))}
+
+
+def spec_outcome(result) -> PublishError | None:
+    """One batch spec's result (protocol 1 flat or protocol 2 `results`): None when taken."""
+    if isinstance(result, dict) and isinstance(result.get("results"), list):
+        result = next((item for item in result["results"] if item.get("error")), {})
+    error = result.get("error") if isinstance(result, dict) else {"message": "no result"}
+    if not error:
+        return None
+    return ably_error(error.get("statusCode") or 500, error.get("code"),
+                      error.get("message") or "refused")
+
+
 class AblyPublisher:
     def __init__(self, config) -> None:
-        connections = config.get("REALTIME_PUBLISH_CONCURRENCY", 16) + 2
+        connections = config.get("REALTIME_PUBLISH_CONCURRENCY", 8) + 2
         self.client = over_http1(AblyRestSync(**ably_options(config)), connections)
 
-    def publish(self, channel: str, messages: list[dict]) -> None:
-        """Publish `messages` ({id, name, data}) in one request; raise PublishError on failure."""
-        batch = [Message(name=m["name"], data=m["data"], id=m["id"]) for m in messages]
+    def publish(self, specs: list[dict]) -> list[PublishError | None]:
+        """Publish `specs` ({channel, messages: [{id, name, data}]}) in one batch request.
+
+        Returns one outcome per spec, in order (None: Ably took it). Raises PublishError
+        when the whole request failed.
+        """
+        body = [{"channels": [spec["channel"]],
+                 "messages": [wire_message(m) for m in spec["messages"]]} for spec in specs]
         try:
-            self.client.channels.get(channel).publish(messages=batch)
+            response = self._post(body)
+            if response.status_code == 401 and _error_code(response) in TOKEN_ERRORS:
+                self.client.auth.authorize()
+                response = self._post(body)
         except AblyException as error:
-            status = getattr(error, "status_code", None) or 500
-            raise PublishError(f"Ably {status}/{getattr(error, 'code', '')}: {error}",
-                               retryable=status not in (400, 413, 422)) from error
+            raise as_publish_error(error) from error
         except httpx.HTTPError as error:
             raise PublishError(f"{error.__class__.__name__}: {error}") from error
+        return self._outcomes(response, len(specs))
+
+    def _post(self, body: list[dict]):
+        return self.client.request("POST", "/messages", ABLY_PROTOCOL_VERSION, body=body)
+
+    @staticmethod
+    def _outcomes(response, count: int) -> list[PublishError | None]:
+        items = response.items
+        if response.success:
+            results = items
+        else:
+            error = items[0] if items and isinstance(items[0], dict) else {}
+            results = error.get("batchResponse")
+            if _error_code(response) != 40020 or not isinstance(results, list):
+                raise _request_error(response, error)
+        if not isinstance(results, list) or len(results) != count:
+            raise PublishError(f"Ably answered {len(results or [])} batch results for {count}")
+        return [spec_outcome(result) for result in results]
 
     def token_request(self, capability: dict, ttl_seconds: int, client_id: str) -> dict:
         request = self.client.auth.create_token_request(token_params={
@@ -97,13 +176,39 @@ class AblyPublisher:
         self.client.close()
 
 
+def _headers(response) -> dict:
+    return {name.lower(): value for name, value in response.headers}
+
+
+def _error_code(response) -> int | None:
+    code = _headers(response).get("x-ably-errorcode", "")
+    return int(code) if code.isdigit() else None
+
+
+def _retry_after(response) -> float | None:
+    value = _headers(response).get("retry-after", "")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _request_error(response, body: dict) -> PublishError:
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    return ably_error(response.status_code, error.get("code") or _error_code(response),
+                      error.get("message") or response.error_message or "request failed",
+                      _retry_after(response))
+
+
 class LogPublisher:
     """Used without ABLY_API_KEY: events are recorded and readable, publication is logged."""
 
-    def publish(self, channel: str, messages: list[dict]) -> None:
-        for message in messages:
-            log.info("realtime disabled (no ABLY_API_KEY): %s %s on %s",
-                     message["name"], message["id"], channel)
+    def publish(self, specs: list[dict]) -> list[PublishError | None]:
+        for spec in specs:
+            for message in spec["messages"]:
+                log.info("realtime disabled (no ABLY_API_KEY): %s %s on %s",
+                         message["name"], message["id"], spec["channel"])
+        return [None] * len(specs)
 
     def close(self) -> None:
         pass

@@ -1,21 +1,46 @@
-"""The outbox backlog, for `flask realtime status`, /readyz and /metrics."""
+"""The outbox backlog, for `flask realtime status`, /readyz and /metrics.
 
-from datetime import UTC, datetime
+Every query here reads through a partial index (pending, deferred, failed, unpositioned) and
+counts at most COUNT_CAP rows, so its cost follows the backlog, never the size of the table.
+"""
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import Event
 from .relay import PENDING
+from .sequencer import unpositioned_age
+
+COUNT_CAP = 100_000
+# Ably answers a key that may not publish with 401/403 and codes 401xx-403xx (40160: capability).
+CONFIG_CODES = (401, 403)
+
+
+def capped_count(session: Session, *conditions) -> int:
+    limited = select(Event.id).where(*conditions).limit(COUNT_CAP).subquery()
+    return session.scalar(select(func.count()).select_from(limited))
+
+
+def config_error(session: Session) -> str | None:
+    """The newest error of a waiting event saying the Ably key may not publish, if any."""
+    code = Event.last_error_code
+    return session.scalar(
+        select(Event.last_error).where(
+            *PENDING, Event.next_attempt_at.is_not(None),
+            code.in_(CONFIG_CODES) | (code.between(40100, 40399) & ~code.between(40140, 40149)))
+        .order_by(Event.id.desc()).limit(1))
 
 
 def backlog(session: Session) -> dict:
-    pending, oldest = session.execute(
-        select(func.count(), func.min(Event.occurred_at)).where(*PENDING)).one()
-    failed = session.scalar(select(func.count()).where(Event.failed_at.is_not(None)))
+    oldest = session.scalar(select(Event.occurred_at).where(*PENDING).order_by(Event.id).limit(1))
+    age = session.scalar(select(func.extract("epoch", func.clock_timestamp() - oldest))) \
+        if oldest else 0.0
     last_error = session.scalar(
-        select(Event.last_error).where(*PENDING, Event.last_error.is_not(None))
+        select(Event.last_error).where(*PENDING, Event.next_attempt_at.is_not(None))
         .order_by(Event.id.desc()).limit(1))
-    age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-    return {"pending": pending, "oldest_pending_age_seconds": round(age, 3),
-            "failed": failed, "last_error": last_error}
+    return {"pending": capped_count(session, *PENDING),
+            "oldest_pending_age_seconds": round(float(age), 3),
+            "waiting_retry": capped_count(session, *PENDING, Event.next_attempt_at.is_not(None)),
+            "failed": capped_count(session, Event.failed_at.is_not(None)),
+            "feed_lag_seconds": round(float(unpositioned_age(session)), 3),
+            "last_error": last_error, "config_error": config_error(session)}

@@ -44,6 +44,7 @@ class HistoryQuerySchema(StrictSchema):
 class FeedPaginationSchema(Schema):
     limit = fields.Integer()
     next_cursor = fields.String(metadata={"description": "Pass as `after` to read on"})
+    has_more = fields.Boolean(metadata={"description": "More events wait after this page"})
 
 
 class FeedSchema(Schema):

@@ -1,6 +1,6 @@
 """conversations: requesters, comments and tags
 
-Revision ID: 0006
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-21
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 
 from ticketing.db_security import lock_down
 
-revision: str = "0006"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,0 +1,28 @@
+"""Check the realtime settings at start-up: a bad value stops the app with its name."""
+
+# name -> (type, smallest allowed value, largest allowed value or None)
+LIMITS = {
+    "REALTIME_BATCH_SIZE": (int, 1, 10_000),
+    "REALTIME_PUBLISH_CONCURRENCY": (int, 1, 64),
+    "REALTIME_POLL_INTERVAL": (float, 0.01, 3600),
+    "REALTIME_MAX_BACKOFF": (float, 0.01, 86_400),
+    "REALTIME_MAX_ATTEMPTS": (int, 1, 1_000_000),
+    "REALTIME_MAX_EVENT_AGE": (float, 1, 365 * 86_400),
+    "EVENTS_RETENTION_DAYS": (int, 1, 36_500),
+    "ABLY_TIMEOUT": (float, 0.05, 600),
+}
+
+
+class SettingError(ValueError):
+    """A setting's value cannot work; the message names the setting."""
+
+
+def check_realtime_settings(config) -> None:
+    for name, (kind, low, high) in LIMITS.items():
+        value = config.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or (
+                kind is int and not isinstance(value, int)):
+            raise SettingError(f"{name} must be {'an integer' if kind is int else 'a number'}, "
+                               f"not {value!r}")
+        if not low <= value <= high:
+            raise SettingError(f"{name} must be between {low} and {high}, not {value!r}")
