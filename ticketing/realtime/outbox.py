@@ -52,16 +52,19 @@ def _payload(resource_type: str, resource, changes: dict) -> dict:
 
 
 def record(session: Session, action: str, resource_type: str, resource,
-           changes: dict | None = None, *, actor: Actor) -> Event:
+           changes: dict | None = None, *, actor: Actor, name: str | None = None,
+           extra: dict | None = None) -> Event:
     """Add the `<resource_type>_<action>` event describing `resource` as it is now, by `actor`.
 
-    Call after the change is flushed, so that the resource's row lock (taken by the
-    UPDATE or DELETE) orders this event after every earlier event of the same resource.
+    `name` replaces that event name (a comment change is `comment_created` in its ticket's
+    stream) and `extra` adds fields to the payload. Call after the change is flushed, so
+    that the resource's row lock (taken by the UPDATE or DELETE) orders this event after
+    every earlier event of the same resource.
     """
     version = resource.version + 1 if action == "deleted" else resource.version
-    event = Event(name=f"{resource_type}_{action}", resource_type=resource_type,
-                  resource_id=resource.id, version=version,
-                  payload=_payload(resource_type, resource, changes or {}),
+    payload = _payload(resource_type, resource, changes or {}) | jsonable(extra or {})
+    event = Event(name=name or f"{resource_type}_{action}", resource_type=resource_type,
+                  resource_id=resource.id, version=version, payload=payload,
                   actor=actor.as_event())
     session.add(event)
     _wake_relay_after_commit(session)

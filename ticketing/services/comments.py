@@ -11,7 +11,7 @@ from ..auth import Actor, Permission
 from ..errors import Conflict, Forbidden, NotFound
 from ..models import Comment, Ticket
 from ..pagination import make_sort, paginate
-from ..realtime.outbox import jsonable, record
+from ..realtime.outbox import record
 from ..schemas.comment import CommentSchema
 from .common import flush, parse_id
 from .tickets import get_ticket
@@ -114,18 +114,7 @@ def _now(session: Session):
 
 def _record(session: Session, action: str, ticket: Ticket, comment: Comment, changes: dict,
             actor: Actor) -> None:
+    """A conversation change is a change of the ticket: an event in the ticket's own stream."""
     flush(session)
-    record_ticket_event(session, f"comment_{action}", ticket, changes, actor,
-                        comment=SNAPSHOT.dump(comment))
-
-
-def record_ticket_event(session: Session, name: str, ticket: Ticket, changes: dict,
-                        actor: Actor, **extra) -> None:
-    """Record `name` in the ticket's own stream (channel, history, version order).
-
-    A conversation change is a change of the ticket: the event is the ticket_updated event
-    record() makes, under its own name and with the extra fields (the comment) added.
-    """
-    event = record(session, "updated", "ticket", ticket, changes, actor=actor)
-    event.name = name
-    event.payload = {**event.payload, **jsonable(extra)}
+    record(session, "updated", "ticket", ticket, changes, actor=actor,
+           name=f"comment_{action}", extra={"comment": SNAPSHOT.dump(comment)})
