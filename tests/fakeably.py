@@ -672,8 +672,10 @@ class FakeAbly:
                 messages = [dict(message) for message in spec["messages"]]
                 for message in messages:
                     _check_message(message, grant)
-                    if len(msgpack.packb(message, use_bin_type=True)) > MAX_PUBLISH_BYTES:
-                        raise AblyError(400, 40009, "Maximum message size exceeded")
+                # As for a channel publish, the limit bounds the spec's messages together.
+                if len(msgpack.packb(messages, use_bin_type=True)) > MAX_PUBLISH_BYTES:
+                    raise AblyError(400, 40009, "Maximum size of messages that can be "
+                                    f"published at once exceeded (limit {MAX_PUBLISH_BYTES})")
                 _check_ids_of_multi_message_publish(messages)
                 self._channel_fault(channel)
                 serials = self._record(channel, messages)

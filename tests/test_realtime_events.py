@@ -183,3 +183,20 @@ def test_ticket_history_pages_stop_at_the_size_bound(committing_app):
         versions += [e["version"] for e in page["records"]]
         after = page["pagination"]["next_cursor"]
     assert versions == list(range(1, 8))
+
+
+def test_a_backlog_of_large_events_is_split_within_ablys_publish_limit(committing_app,
+                                                                      fake_ably):
+    """One resource's events go as one publish only while they fit 64 KiB together."""
+    writer = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off")).test_client()
+    ticket = writer.post("/api/tickets", json={"title": "Long", "description": "x" * 15_000})
+    path = f"/api/tickets/{ticket.json['data']['id']}"
+    for number in range(6):  # each event carries the 15 KB description in its snapshot
+        assert writer.patch(path, json={"title": f"Long {number}"}).status_code == 200
+    relay_app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="thread"))
+    relay_app.extensions["realtime"].wake()
+    messages = fake_ably.wait_for(TICKETS, 7, timeout=10)
+    assert [m["data"]["version"] for m in messages] == list(range(1, 8))
+    with relay_app.extensions["db"].engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(Event)
+                                 .where(Event.failed_at.is_not(None))) == 0

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .publisher import (
     MAX_REQUEST_BYTES,
     MAX_REQUEST_MESSAGES,
+    MAX_SPEC_BYTES,
     PublishError,
     as_publish_error,
     encoded_size,
@@ -27,12 +28,12 @@ MESSAGE_OVERHEAD = 200  # bytes of id, name and JSON punctuation per message, ro
 
 
 def specs_of(run: list[dict]) -> list[dict]:
-    """Cut one resource's messages (oldest first) into specs within the request limits."""
+    """Cut one resource's messages (oldest first) into specs within Ably's publish limit."""
     specs, current, size = [], [], 0
     for message in run:
         message_size = encoded_size(message["data"]) + MESSAGE_OVERHEAD
         if current and (len(current) >= MAX_REQUEST_MESSAGES
-                        or size + message_size > MAX_REQUEST_BYTES):
+                        or size + message_size > MAX_SPEC_BYTES):
             specs.append(_spec(current, size))
             current, size = [], 0
         current.append(message)

@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 60_000
 # Fields fit_message drops from an oversized message (a ticket's description, a comment's body).
 LONG_TEXTS = ("description", "body")
+# Ably's 64 KiB also bounds all messages of one publish together, and a batch spec is one
+# publish: a spec past it is refused whole, for good (40009).
+MAX_SPEC_BYTES = MAX_MESSAGE_BYTES
 # Batch requests are kept well below Ably's request limits.
 MAX_REQUEST_MESSAGES = 100
 MAX_REQUEST_BYTES = 512 * 1024
