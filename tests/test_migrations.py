@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from ticketing import create_app
+from ticketing.auth import Role
 from ticketing.cli import alembic_config
 
-from .conftest import TestConfig
+from .conftest import TestConfig, issue_keys
 from .dbutil import create_scratch_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,3 +72,24 @@ def test_flask_db_cli(scratch_url):
     run("check")
     run("downgrade", "base")
     run("upgrade")
+
+
+def test_downgrading_the_feed_order_keeps_unpositioned_events_readable(scratch_url):
+    """Events not yet given a feed position stay visible to the old (txid) feed after 0006."""
+    app = create_app(TestConfig(scratch_url))
+    config = alembic_config(app)
+    command.upgrade(config, "head")
+    client = app.test_client(credential=issue_keys(app)[Role.ADMIN])
+    for number in range(3):  # the relay is off: nothing assigns positions
+        assert client.post("/api/tickets", json={"title": f"t{number}", "description": "d"}
+                           ).status_code == 201
+    command.downgrade(config, "0005")
+    engine = create_engine(scratch_url)
+    with engine.connect() as connection:
+        visible = connection.execute(text(
+            "SELECT count(*) FROM events "
+            "WHERE txid < pg_snapshot_xmin(pg_current_snapshot())")).scalar()
+    engine.dispose()
+    assert visible == 3
+    command.upgrade(config, "head")
+    app.extensions["db"].engine.dispose()

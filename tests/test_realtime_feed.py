@@ -208,3 +208,10 @@ def test_token_endpoint_without_ably_is_503(client):
         assert response.json == {"status": False,
                                  "message": "Realtime is not configured: set ABLY_API_KEY",
                                  "errors": {}}
+
+
+@pytest.mark.parametrize("inside", ["p\u00b2", "\u00b2.1", "1.\u0663", "p-1", "p", "p1e3"])
+def test_feed_cursors_with_digits_int_refuses_are_422(client, inside):
+    response = client.get(f"/api/events?after={encode_token(inside)}")
+    assert response.status_code == 422, response.json
+    assert response.json["errors"] == {"after": ["Not a cursor returned by this API."]}

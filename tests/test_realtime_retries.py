@@ -3,6 +3,7 @@
 import json
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from ticketing.models import Event
@@ -202,3 +203,14 @@ def test_an_expired_token_is_renewed_and_the_publish_retried(committing_app, fak
     assert relay.publish_pending() == 1
     assert len(fake_ably.published(TICKETS)) == 2
     assert sum(1 for entry in fake_ably.token_requests if entry["accepted"]) == 2
+
+
+@pytest.mark.parametrize("code, expected", [(40160, True), (40100, True), (40300, True),
+                                            (401, True), (403, True), (40142, False),
+                                            (40140, False), (50000, False), (429, False),
+                                            (None, False)])
+def test_one_rule_tells_configuration_errors(code, expected):
+    from ticketing.realtime.publisher import PublishError, is_config_error
+
+    assert is_config_error(code) is expected
+    assert PublishError("x", status=401, code=40142).config_error is False  # expired token

@@ -50,9 +50,11 @@ def downgrade() -> None:
     op.drop_index("ix_events_unpositioned", table_name="events")
     op.drop_index("ix_events_position", table_name="events")
     # Events keep their feed order: transaction ids are stand-ins that follow the positions.
+    # Events without a position take this migration's own transaction id: below every later
+    # snapshot's xmin, so the old feed shows them, after the positioned ones in id order.
     op.execute("ALTER TABLE events ADD COLUMN txid xid8 NOT NULL DEFAULT pg_current_xact_id()")
     op.execute("""
-        UPDATE events SET txid = coalesce(position, 1099511627776 + id)::text::xid8""")
+        UPDATE events SET txid = coalesce(position::text::xid8, pg_current_xact_id())""")
     op.create_index("ix_events_txid_id", "events", ["txid", "id"])
     op.drop_column("events", "next_attempt_at")
     op.drop_column("events", "last_error_code")

@@ -60,7 +60,8 @@ def _event_ids(values: tuple[str, ...]) -> tuple[list[int], list[uuid.UUID]]:
     numbers, uuids = [], []
     for value in values:
         try:
-            (numbers.append(int(value)) if value.isdigit() else uuids.append(uuid.UUID(value)))
+            (numbers.append(int(value)) if value.isascii() and value.isdigit()
+             else uuids.append(uuid.UUID(value)))
         except ValueError:
             raise click.BadParameter(f"{value!r} is neither an event number nor an event_id",
                                      param_hint="--event") from None

@@ -36,10 +36,15 @@ def _invalid() -> Unprocessable:
     return Unprocessable("Invalid cursor", {"after": ["Not a cursor returned by this API."]})
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _legacy(text: str) -> bool:
     """A `<txid>.<id>` cursor of the feed before migration 0006 (transaction-id order)."""
     txid, dot, event_id = text.partition(".")
-    return (dot == "." and txid.isdigit() and event_id.isdigit()
+    return (dot == "." and _is_number(txid) and _is_number(event_id)
             and int(txid) < 2**64 and int(event_id) < 2**63)
 
 
@@ -55,7 +60,7 @@ def decode_position(cursor: str | None) -> int:
                    "start (without `after`) or from a recent cursor",
                    {"after": ["Cursor no longer valid."]})
     digits = text.removeprefix(CURSOR_PREFIX)
-    if not text.startswith(CURSOR_PREFIX) or not digits.isdigit() or int(digits) >= 2**63:
+    if not text.startswith(CURSOR_PREFIX) or not _is_number(digits) or int(digits) >= 2**63:
         raise _invalid()
     return int(digits)
 

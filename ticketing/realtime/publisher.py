@@ -40,8 +40,19 @@ class PublishError(Exception):
     @property
     def config_error(self) -> bool:
         """The key or its capabilities refuse the publish: someone must fix the settings."""
-        return self.status in (401, 403) or (self.code is not None and 40100 <= self.code < 40400
-                                             and self.code not in TOKEN_ERRORS)
+        return is_config_error(self.code or self.status)
+
+
+# Ably answers a key that may not publish with 401/403 and codes 401xx-403xx (40160:
+# capability); an expired token (4014x) is renewed, not a misconfiguration.
+CONFIG_STATUSES = (401, 403)
+CONFIG_CODES = range(40100, 40400)
+
+
+def is_config_error(code_or_status: int | None) -> bool:
+    """One rule for the relay's logs and for /readyz (see status.config_error)."""
+    return code_or_status in CONFIG_STATUSES or (
+        code_or_status in CONFIG_CODES and code_or_status not in TOKEN_ERRORS)
 
 
 def ably_error(status: int, code, message: str, retry_after: float | None = None) -> PublishError:

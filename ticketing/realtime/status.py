@@ -8,12 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import Event
+from .publisher import CONFIG_CODES, CONFIG_STATUSES, TOKEN_ERRORS
 from .relay import PENDING
 from .sequencer import unpositioned_age
 
 COUNT_CAP = 100_000
-# Ably answers a key that may not publish with 401/403 and codes 401xx-403xx (40160: capability).
-CONFIG_CODES = (401, 403)
 
 
 def capped_count(session: Session, *conditions) -> int:
@@ -22,12 +21,16 @@ def capped_count(session: Session, *conditions) -> int:
 
 
 def config_error(session: Session) -> str | None:
-    """The newest error of a waiting event saying the Ably key may not publish, if any."""
+    """The newest error of a waiting event saying the Ably key may not publish, if any.
+
+    The SQL form of publisher.is_config_error (last_error_code is Ably's code, else the status).
+    """
     code = Event.last_error_code
+    in_range = code.between(CONFIG_CODES.start, CONFIG_CODES.stop - 1) & ~code.between(
+        TOKEN_ERRORS.start, TOKEN_ERRORS.stop - 1)
     return session.scalar(
         select(Event.last_error).where(
-            *PENDING, Event.next_attempt_at.is_not(None),
-            code.in_(CONFIG_CODES) | (code.between(40100, 40399) & ~code.between(40140, 40149)))
+            *PENDING, Event.next_attempt_at.is_not(None), code.in_(CONFIG_STATUSES) | in_range)
         .order_by(Event.id.desc()).limit(1))
 
 
