@@ -41,6 +41,8 @@ def engine_options(config) -> dict:
         "pool_timeout": config["DB_POOL_TIMEOUT"],
         "pool_recycle": config["DB_POOL_RECYCLE"],
         "pool_pre_ping": True,
+        # Error messages and logs show statements, not their values (search text, emails).
+        "hide_parameters": not config.get("DEBUG", False),
         "connect_args": connect_args,
     }
 
