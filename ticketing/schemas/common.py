@@ -8,8 +8,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 # Page numbers stop here (Zendesk's limit too): OFFSET makes PostgreSQL walk every skipped row,
 # so deeper pages are read with cursors, which cost the same at any depth.
 MAX_PAGE = 100
-# Matches text with at least one non-space character; OpenAPI states it as `pattern`.
-NOT_BLANK = validate.Regexp(r"[\s\S]*\S", error="Must not be blank.")
+# What check_storable accepts, and that plus one character other than white space, as the
+# `pattern` OpenAPI states (JSON cannot carry the lone surrogates check_storable also refuses).
+STORABLE_PATTERN = r"^[^\u0000]*$"
+NOT_BLANK = validate.Regexp(r"^[^\u0000]*[^\s\u0000][^\u0000]*$", error="Must not be blank.")
 UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
@@ -24,8 +26,17 @@ def check_storable(value: str) -> str:
     return value
 
 
+def _documents_pattern(field: fields.Field) -> None:
+    if not any(isinstance(rule, validate.Regexp) for rule in field.validators):
+        field.metadata = {"pattern": STORABLE_PATTERN, **field.metadata}
+
+
 class Text(fields.String):
     """A string PostgreSQL can store."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        _documents_pattern(self)
 
     def _deserialize(self, value, attr, data, **kwargs):
         return check_storable(super()._deserialize(value, attr, data, **kwargs))
@@ -70,6 +81,10 @@ class RepeatableList(fields.List):
 
 
 class Email(fields.Email):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        _documents_pattern(self)
+
     def _deserialize(self, value, attr, data, **kwargs):
         return check_storable(super()._deserialize(value, attr, data, **kwargs))
 
@@ -108,7 +123,7 @@ class PageQuerySchema(StrictSchema):
             "pagination.next_cursor as cursor (cursors reach any depth).")),
         metadata={"description": f"Page number, 1 to {MAX_PAGE}; use `cursor` beyond that"})
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(
+    cursor = Text(
         validate=validate.Length(min=1, max=1000),
         metadata={"description": "`pagination.next_cursor` of the previous page"},
     )
