@@ -16,6 +16,8 @@ MESSAGES = {
     405: "Method not allowed",
     413: "Request body too large",
     415: "Unsupported media type",
+    412: "Precondition failed",
+    428: "Precondition required",
     422: "Validation failed",
     500: "Internal server error",
     503: "Service unavailable",
@@ -51,6 +53,14 @@ class Unprocessable(DomainError):
 
 class Unavailable(DomainError):
     status = 503
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+
+
+class PreconditionRequired(DomainError):
+    status = 428
 
 
 def error_body(status: int, message: str | None = None, errors: dict | None = None) -> dict:

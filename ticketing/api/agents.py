@@ -8,6 +8,13 @@ from ..schemas.agent import AgentCreateSchema, AgentQuerySchema, AgentSchema, Ag
 from ..schemas.common import MessageEnvelopeSchema, envelope
 from ..services import agents as service
 from .common import Blueprint, documents_errors, ok, page
+from .etags import (
+    check_if_match,
+    documents_conditional_read,
+    documents_conditional_write,
+    etag_header,
+    not_modified,
+)
 
 blp = Blueprint("agents", __name__, url_prefix="/agents", description="Support agents")
 
@@ -30,33 +37,41 @@ class Agents(MethodView):
         agent = service.create_agent(db.session, data)
         db.session.commit()
         location = url_for("agents.AgentById", agent_id=agent.id, _external=True)
-        return ok("Agent has been created.", agent), {"Location": location}
+        return ok("Agent has been created.", agent), {"Location": location,
+                                                        **etag_header(agent)}
 
 
 @blp.route("/<agent_id>")
 class AgentById(MethodView):
     @blp.response(200, envelope(AgentSchema))
     @documents_errors(blp, 404, 503)
+    @documents_conditional_read(blp)
     def get(self, agent_id):
         """Get an agent"""
-        return ok("Agent has been fetched.", service.get_agent(db.session, agent_id))
+        agent = service.get_agent(db.session, agent_id)
+        return not_modified(agent) or (ok("Agent has been fetched.", agent),
+                                       etag_header(agent))
 
     @blp.arguments(AgentUpdateSchema)
     @blp.response(200, envelope(AgentSchema))
     @documents_errors(blp, 400, 404, 409, 413, 503)
+    @documents_conditional_write(blp)
     def patch(self, values, agent_id):
         """Update an agent"""
+        check_if_match(service.get_agent(db.session, agent_id, lock=True), "Agent")
         agent, _changes = service.update_agent(db.session, agent_id, values)
         db.session.commit()
-        return ok("Agent has been updated.", agent)
+        return ok("Agent has been updated.", agent), etag_header(agent)
 
     @blp.response(200, MessageEnvelopeSchema)
     @documents_errors(blp, 404, 503)
+    @documents_conditional_write(blp, returns_etag=False)
     def delete(self, agent_id):
         """Delete an agent
 
         The agent's tickets stay, unassigned.
         """
+        check_if_match(service.get_agent(db.session, agent_id, lock=True), "Agent")
         service.delete_agent(db.session, agent_id)
         db.session.commit()
         return ok("Agent has been deleted.")

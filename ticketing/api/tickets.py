@@ -13,6 +13,13 @@ from ..schemas.ticket import (
 )
 from ..services import tickets as service
 from .common import Blueprint, documents_errors, ok, page
+from .etags import (
+    check_if_match,
+    documents_conditional_read,
+    documents_conditional_write,
+    etag_header,
+    not_modified,
+)
 
 blp = Blueprint("tickets", __name__, url_prefix="/tickets", description="Support tickets")
 
@@ -38,33 +45,41 @@ class Tickets(MethodView):
         ticket = service.create_ticket(db.session, data)
         db.session.commit()
         location = url_for("tickets.TicketById", ticket_id=ticket.id, _external=True)
-        return ok("Ticket has been created.", ticket), {"Location": location}
+        return ok("Ticket has been created.", ticket), {"Location": location,
+                                                        **etag_header(ticket)}
 
 
 @blp.route("/<ticket_id>")
 class TicketById(MethodView):
     @blp.response(200, envelope(TicketSchema))
     @documents_errors(blp, 404, 503)
+    @documents_conditional_read(blp)
     def get(self, ticket_id):
         """Get a ticket"""
-        return ok("Ticket has been fetched.", service.get_ticket(db.session, ticket_id))
+        ticket = service.get_ticket(db.session, ticket_id)
+        return not_modified(ticket) or (ok("Ticket has been fetched.", ticket),
+                                        etag_header(ticket))
 
     @blp.arguments(TicketUpdateSchema)
     @blp.response(200, envelope(TicketSchema))
     @documents_errors(blp, 400, 404, 413, 503)
+    @documents_conditional_write(blp)
     def patch(self, values, ticket_id):
         """Update a ticket
 
         Send any of title, description, status, priority, assigned_to; null unassigns.
         """
+        check_if_match(service.get_ticket(db.session, ticket_id, lock=True), "Ticket")
         ticket, _changes = service.update_ticket(db.session, ticket_id, values)
         db.session.commit()
-        return ok("Ticket has been updated.", ticket)
+        return ok("Ticket has been updated.", ticket), etag_header(ticket)
 
     @blp.response(200, MessageEnvelopeSchema)
     @documents_errors(blp, 404, 503)
+    @documents_conditional_write(blp, returns_etag=False)
     def delete(self, ticket_id):
         """Delete a ticket"""
+        check_if_match(service.get_ticket(db.session, ticket_id, lock=True), "Ticket")
         service.delete_ticket(db.session, ticket_id)
         db.session.commit()
         return ok("Ticket has been deleted.")
