@@ -118,3 +118,11 @@ def test_openapi_documents_the_conditional_headers(client):
             assert [p["name"] for p in write["parameters"]] == ["If-Match"]
             assert {"412", "428"} <= set(write["responses"])
         assert "ETag" in update["responses"]["200"]["headers"]
+
+
+def test_documented_headers_keep_the_documented_bodies(client):
+    paths = client.get("/openapi.json").json["paths"]
+    for path in ("/api/tickets/{ticket_id}", "/api/agents/{agent_id}"):
+        for method in ("get", "patch"):
+            ok = paths[path][method]["responses"]["200"]
+            assert "$ref" in ok["content"]["application/json"]["schema"], (path, method)

@@ -19,6 +19,7 @@ SEMANTIC_REFUSALS = {
     (422, "cursor", "Not a cursor returned by this API."),
     (422, "after", "Not a cursor returned by this API."),
     (409, "email", "Already in use."),
+    (422, "Idempotency-Key", "Use a new key for a new request; retry with the same body."),
 }
 
 

@@ -70,4 +70,7 @@ def check() -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from .idempotency.cli import idempotency_cli
+
     app.cli.add_command(db_cli)
+    app.cli.add_command(idempotency_cli)

@@ -4,6 +4,7 @@ from flask import url_for
 from flask.views import MethodView
 
 from ..db import db
+from ..idempotency import idempotent
 from ..schemas.agent import AgentCreateSchema, AgentQuerySchema, AgentSchema, AgentUpdateSchema
 from ..schemas.common import MessageEnvelopeSchema, envelope
 from ..services import agents as service
@@ -29,6 +30,7 @@ class Agents(MethodView):
         records, pagination = service.list_agents(db.session, args)
         return page("Agents have been fetched.", records, pagination)
 
+    @idempotent
     @blp.arguments(AgentCreateSchema)
     @blp.response(201, envelope(AgentSchema))
     @documents_errors(blp, 400, 409, 413, 503)

@@ -63,7 +63,7 @@ def documents_conditional_read(blp):
     def decorate(view):
         view = blp.alt_response(304, description="Not modified: your copy is current")(view)
         return blp.doc(parameters=[IF_NONE_MATCH],
-                       responses={"200": {"headers": {"ETag": ETAG_HEADER}}})(view)
+                       responses={200: {"headers": {"ETag": ETAG_HEADER}}})(view)
 
     return decorate
 
@@ -76,7 +76,7 @@ def documents_conditional_write(blp, returns_etag: bool = True):
             view = blp.alt_response(status, response=HTTPStatus(status).name)(view)
         doc = {"parameters": [IF_MATCH]}
         if returns_etag:
-            doc["responses"] = {"200": {"headers": {"ETag": ETAG_HEADER}}}
+            doc["responses"] = {200: {"headers": {"ETag": ETAG_HEADER}}}
         return blp.doc(**doc)(view)
 
     return decorate

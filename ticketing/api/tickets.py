@@ -4,6 +4,7 @@ from flask import url_for
 from flask.views import MethodView
 
 from ..db import db
+from ..idempotency import idempotent
 from ..schemas.common import MessageEnvelopeSchema, envelope
 from ..schemas.ticket import (
     TicketCreateSchema,
@@ -37,6 +38,7 @@ class Tickets(MethodView):
         records, pagination = service.list_tickets(db.session, args)
         return page("Tickets have been fetched.", records, pagination)
 
+    @idempotent
     @blp.arguments(TicketCreateSchema)
     @blp.response(201, envelope(TicketSchema))
     @documents_errors(blp, 400, 413, 503)
