@@ -25,6 +25,7 @@ run: install
 	@DATABASE_URL="$${DATABASE_URL:-$$($(PY) -m ticketing.devdb url ticketing)}" && \
 	export DATABASE_URL && \
 	$(VENV)/bin/flask db upgrade && \
+	$(VENV)/bin/flask auth dev-key --file .dev-api-key && \
 	exec $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: install
@@ -48,4 +49,4 @@ bench: install
 
 clean:
 	-$(PY) -m ticketing.devdb stop
-	rm -rf $(VENV) .pgdata .pgdata.lock .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pgdata .pgdata.lock .pytest_cache .ruff_cache .dev-api-key

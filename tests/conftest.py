@@ -2,12 +2,43 @@
 
 import pytest
 from alembic import command
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from ticketing import create_app
+from ticketing.auth import SYSTEM, Role
 from ticketing.cli import alembic_config
 from ticketing.config import Config
+from ticketing.services.api_keys import create_key
 
 from .dbutil import create_scratch_database, drop_database
+
+# One committed API key per role in the suite's database: role -> secret.
+KEYS: dict[Role, str] = {}
+
+
+class ApiClient(FlaskClient):
+    """A test client that sends a credential: the admin key unless told otherwise."""
+
+    def __init__(self, *args, credential: str | Role | None = Role.ADMIN, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if isinstance(credential, Role):
+            credential = KEYS.get(credential)
+        if credential:
+            self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {credential}"
+
+
+# Every app the tests make (including committing ones) calls the API as an admin by default.
+Flask.test_client_class = ApiClient
+
+
+def issue_keys(app) -> dict[Role, str]:
+    with Session(app.extensions["db"].engine) as session:
+        made = {role: create_key(session, {"name": f"test {role}", "role": role}, SYSTEM)[1]
+                for role in Role}
+        session.commit()
+    return made
 
 
 class TestConfig(Config):
@@ -40,6 +71,7 @@ def app(database_url):
         # Every run builds the schema through the real migrations and checks they match models.
         command.upgrade(alembic_config(app), "head")
         command.check(alembic_config(app))
+    KEYS.update(issue_keys(app))
     yield app
     app.extensions["db"].engine.dispose()
 
@@ -59,6 +91,16 @@ def connection(app):
 @pytest.fixture
 def client(app, connection):
     return app.test_client()
+
+
+@pytest.fixture
+def client_as(app, connection):
+    """`client_as(Role.VIEWER)`; `client_as(None)` sends no credential."""
+
+    def make(role: Role | None) -> ApiClient:
+        return app.test_client(credential=role)
+
+    return make
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ def test_create_agent_with_the_reference_body(client):
     agent = response.json["data"]
     assert agent["name"] == "John Doe"
     assert agent["email"] == "John.Doe@Example.com"
-    assert set(agent) == {"id", "name", "email", "version", "created_at", "updated_at"}
+    assert set(agent) == {"id", "name", "email", "role", "user_id", "version", "created_at",
+                          "updated_at"}
     assert response.headers["Location"].endswith(f"/api/agents/{agent['id']}")
 
 
@@ -48,7 +49,8 @@ def test_agent_may_change_the_case_of_its_own_email(client, make_agent):
     ({"name": "", "email": "a@example.com"}, {"name"}),
     ({"name": "x" * 201, "email": "a@example.com"}, {"name"}),
     ({"name": "A", "email": "not-an-email"}, {"email"}),
-    ({"name": "A", "email": "a@example.com", "role": "admin"}, {"role"}),
+    ({"name": "A", "email": "a@example.com", "role": "owner"}, {"role"}),
+    ({"name": "A", "email": "a@example.com", "team": "x"}, {"team"}),
 ])
 def test_invalid_agent_is_422(client, body, fields):
     response = client.post("/api/agents", json=body)

@@ -5,10 +5,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from ticketing.auth import Role, current_actor
 from ticketing.db import db
 from ticketing.idempotency import store
 from ticketing.models import Event, IdempotencyKey, Ticket
 
+from .conftest import KEYS
 from .test_errors import assert_envelope
 
 TICKET = {"title": "Printer on fire", "description": "Smoke everywhere"}
@@ -85,8 +87,13 @@ def test_different_keys_create_separately(app, post):
         assert count(Ticket) == 2
 
 
+def admin_scope(app) -> str:
+    with app.test_request_context(headers={"Authorization": f"Bearer {KEYS[Role.ADMIN]}"}):
+        return current_actor().scope
+
+
 def insert_key(app, key: str, **columns) -> None:
-    values = {"scope": "anonymous:127.0.0.1", "key": key, "fingerprint": "x" * 64,
+    values = {"scope": admin_scope(app), "key": key, "fingerprint": "x" * 64,
               "expires_at": func.now() + timedelta(hours=1), **columns}
     with app.app_context():
         db.session.add(IdempotencyKey(**values))
@@ -137,7 +144,16 @@ def test_a_failed_request_is_not_kept(app, post):
         assert count(IdempotencyKey) == 1
 
 
-def test_keys_are_scoped_to_the_caller(app, connection):
+def test_keys_are_scoped_to_the_credential(app, post, client_as):
+    first = post()
+    other = client_as(Role.AGENT).post("/api/tickets", json=TICKET,
+                                       headers={"Idempotency-Key": "key-1"})
+    assert other.status_code == 201 and "Idempotent-Replayed" not in other.headers
+    assert other.json["data"]["id"] != first.json["data"]["id"]
+    assert admin_scope(app).startswith("api_key:")
+
+
+def test_keys_are_scoped_in_the_store(app, connection):
     with app.app_context():
         ttl = timedelta(hours=1)
         assert store.claim(db.session, "api_key:one", "k", "f" * 64, ttl).ours

@@ -5,6 +5,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from ticketing.auth import SYSTEM
 from ticketing.models import Event
 from ticketing.services import tickets as ticket_service
 
@@ -92,7 +93,7 @@ def test_rolled_back_transaction_publishes_nothing(committing_app, fake_ably):
     state = app.extensions["realtime"]
     with app.app_context():
         session = app.extensions["db"].new_session()
-        ticket_service.create_ticket(session, {"title": "t", "description": "d"})
+        ticket_service.create_ticket(session, {"title": "t", "description": "d"}, SYSTEM)
         assert session.scalar(select(func.count()).select_from(Event)) == 1
         session.rollback()
         assert session.scalar(select(func.count()).select_from(Event)) == 0

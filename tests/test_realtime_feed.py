@@ -6,6 +6,7 @@ import httpx
 import pytest
 from ably.sync import AblyException, AblyRestSync
 
+from ticketing.auth import SYSTEM
 from ticketing.services import tickets as ticket_service
 
 from .conftest import ably_settings
@@ -37,8 +38,8 @@ def test_feed_with_transactions_committing_out_of_order(committing_app):
     state = app.extensions["db"]
     with app.app_context():
         early, late = state.new_session(), state.new_session()
-        first = ticket_service.create_ticket(early, {"title": "early", "description": "d"})
-        second = ticket_service.create_ticket(late, {"title": "late", "description": "d"})
+        first = ticket_service.create_ticket(early, {"title": "early", "description": "d"}, SYSTEM)
+        second = ticket_service.create_ticket(late, {"title": "late", "description": "d"}, SYSTEM)
         late.commit()  # commits first although it started writing second
 
         seen, cursor = read_all(client)
@@ -49,9 +50,9 @@ def test_feed_with_transactions_committing_out_of_order(committing_app):
         assert seen == [str(first.id), str(second.id)]
 
         aborted = state.new_session()
-        ticket_service.create_ticket(aborted, {"title": "aborted", "description": "d"})
+        ticket_service.create_ticket(aborted, {"title": "aborted", "description": "d"}, SYSTEM)
         third = state.new_session()
-        kept = ticket_service.create_ticket(third, {"title": "kept", "description": "d"})
+        kept = ticket_service.create_ticket(third, {"title": "kept", "description": "d"}, SYSTEM)
         third.commit()
         assert read_all(client, cursor)[0] == []
         aborted.rollback()  # a rolled-back transaction never shows up

@@ -8,13 +8,18 @@ import pytest
 from alembic import command
 
 from ticketing import create_app
+from ticketing.auth import Role
 from ticketing.cli import alembic_config
 from ticketing.devdb import EmbeddedPostgres
 
-from .conftest import TestConfig, empty_tables
+from .conftest import KEYS, TestConfig, empty_tables, issue_keys
 from .serving import Gunicorn, free_port, wait_until
 
 pytestmark = pytest.mark.slow
+
+
+def admin_headers() -> dict:
+    return {"Authorization": f"Bearer {KEYS[Role.ADMIN]}"}
 
 
 def metric_total(text: str, name: str, **labels: str) -> float:
@@ -29,7 +34,8 @@ def test_metrics_add_up_across_workers(app, database_url):
     with Gunicorn(database_url, workers=3) as server, httpx.Client(base_url=server.url) as http:
         for _ in range(60):
             # New connections spread requests over the workers.
-            assert httpx.get(f"{server.url}/api/tickets?per_page=1").status_code == 200
+            response = httpx.get(f"{server.url}/api/tickets?per_page=1", headers=admin_headers())
+            assert response.status_code == 200
         text = http.get("/metrics").text
     assert metric_total(text, "http_requests_total", endpoint="/api/tickets", status="200") == 60
     count = metric_total(text, "http_request_duration_seconds_count", endpoint="/api/tickets")
@@ -46,42 +52,46 @@ def own_postgres(tmp_path):
     url = server.ensure_database("ticketing")
     app = create_app(TestConfig(url))
     command.upgrade(alembic_config(app), "head")
+    key = issue_keys(app)[Role.ADMIN]
     app.extensions["db"].engine.dispose()
-    yield server, url
+    yield server, url, {"Authorization": f"Bearer {key}"}
     server.stop()
 
 
-def timed_get(url: str) -> tuple[int, float, dict]:
+def timed_get(url: str, headers: dict) -> tuple[int, float, dict]:
     started = time.monotonic()
-    response = httpx.get(url, timeout=15)
+    response = httpx.get(url, timeout=15, headers=headers)
     return response.status_code, time.monotonic() - started, response.json()
 
 
 def test_database_outage_fails_fast_and_recovers_without_restart(own_postgres):
-    postgres, url = own_postgres
+    postgres, url, auth = own_postgres
     with Gunicorn(url, workers=2, DB_CONNECT_TIMEOUT="2") as server:
-        created = httpx.post(f"{server.url}/api/tickets",
+        created = httpx.post(f"{server.url}/api/tickets", headers=auth,
                              json={"title": "before", "description": "outage"})
         assert created.status_code == 201
         ticket_id = created.json()["data"]["id"]
 
         postgres.stop()
         for _ in range(6):
-            status, elapsed, body = timed_get(f"{server.url}/api/tickets/{ticket_id}")
+            status, elapsed, body = timed_get(f"{server.url}/api/tickets/{ticket_id}", auth)
             assert status == 503 and elapsed < 5
             assert body == {"status": False, "message": "Database unavailable, try again shortly",
                             "errors": {}}
         assert httpx.get(f"{server.url}/readyz").status_code == 503
         assert httpx.get(f"{server.url}/healthz").status_code == 200
-        down = httpx.post(f"{server.url}/api/tickets", json={"title": "t", "description": "d"})
+        down = httpx.post(f"{server.url}/api/tickets", headers=auth,
+                          json={"title": "t", "description": "d"})
         assert down.status_code == 503
 
         postgres.start()
         wait_until(lambda: httpx.get(f"{server.url}/readyz").status_code == 200, timeout=30)
         for _ in range(6):  # every worker's pool has recovered
-            assert httpx.get(f"{server.url}/api/tickets/{ticket_id}").status_code == 200
-        after = httpx.post(f"{server.url}/api/tickets", json={"title": "after", "description": "d"})
+            response = httpx.get(f"{server.url}/api/tickets/{ticket_id}", headers=auth)
+            assert response.status_code == 200
+        after = httpx.post(f"{server.url}/api/tickets", headers=auth,
+                           json={"title": "after", "description": "d"})
         assert after.status_code == 201
-        titles = [t["title"] for t in httpx.get(f"{server.url}/api/tickets").json()["data"][
-            "records"]]
+        listed = httpx.get(f"{server.url}/api/tickets", headers=auth).json()
+        titles = [t["title"] for t in listed["data"]["records"]]
         assert sorted(titles) == ["after", "before"]  # nothing lost, nothing half-written

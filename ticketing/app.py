@@ -1,10 +1,11 @@
-"""Application factory: config -> db -> realtime -> observability -> api -> cli."""
+"""Application factory: config -> db -> realtime -> observability -> auth -> api -> cli."""
 
 from flask import Flask
 from flask_cors import CORS
 
 from .api import init_api
 from .api.docs import SETTINGS as DOCS_SETTINGS
+from .auth import init_auth
 from .cli import register_cli
 from .config import Config
 from .db import db
@@ -34,6 +35,7 @@ def create_app(config: Config | None = None) -> Flask:
     db.init_app(app)
     realtime.init_app(app)
     init_observability(app)
+    init_auth(app)
     register_error_handlers(app)
     init_api(app)
     register_cli(app)

@@ -70,7 +70,9 @@ def check() -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from .auth.cli import auth_cli
     from .idempotency.cli import idempotency_cli
 
     app.cli.add_command(db_cli)
+    app.cli.add_command(auth_cli)
     app.cli.add_command(idempotency_cli)

@@ -66,6 +66,10 @@ class Config:
         self.LOG_FORMAT = env_str("LOG_FORMAT", "json")
         self.DEBUG = env_bool("DEBUG", False)
 
+        # Access control: see README "Access control".
+        self.AUTH_ANONYMOUS_ROLE = env_str("AUTH_ANONYMOUS_ROLE")
+        self.AUTH_CACHE_SECONDS = env_float("AUTH_CACHE_SECONDS", 30.0)
+
         self.ABLY_API_KEY = env_str("ABLY_API_KEY")
         self.ABLY_CHANNEL = env_str("ABLY_CHANNEL", "tickets-updates")
         self.ABLY_AGENTS_CHANNEL = env_str("ABLY_AGENTS_CHANNEL", "agents-updates")
@@ -83,6 +87,9 @@ class Config:
         self._require_choice("REALTIME_RELAY", ("thread", "off"))
         self._require_choice("DB_POOLER_MODE", ("session", "transaction"))
         self._require_choice("LOG_FORMAT", ("json", "text"))
+        self._require_choice("AUTH_ANONYMOUS_ROLE", (None, "viewer", "agent"))
+        if not 0 <= self.AUTH_CACHE_SECONDS <= 30:
+            raise ValueError("AUTH_CACHE_SECONDS must be between 0 and 30")
 
         # flask-smorest / OpenAPI
         self.API_TITLE = "Ticketing API"
@@ -92,8 +99,9 @@ class Config:
         self.OPENAPI_JSON_PATH = "openapi.json"
         self.JSON_SORT_KEYS = False
 
-    def _require_choice(self, name: str, choices: tuple[str, ...]) -> None:
+    def _require_choice(self, name: str, choices: tuple[str | None, ...]) -> None:
         """Fail at start-up on a typo rather than silently running differently."""
         if getattr(self, name) not in choices:
-            raise ValueError(f"{name} must be one of {', '.join(choices)}, "
+            named = ", ".join(choice for choice in choices if choice is not None)
+            raise ValueError(f"{name} must be one of {named}, "
                              f"not {getattr(self, name)!r}")

@@ -14,6 +14,8 @@ MESSAGES = {
     400: "Malformed request",
     404: "Resource not found",
     405: "Method not allowed",
+    401: "Authentication required",
+    403: "Not permitted",
     413: "Request body too large",
     415: "Unsupported media type",
     412: "Precondition failed",
@@ -30,6 +32,7 @@ class DomainError(Exception):
     """A failure the services report and the API turns into a response."""
 
     status = 400
+    headers: dict[str, str] = {}
 
     def __init__(self, message: str, errors: dict | None = None,
                  headers: dict | None = None) -> None:
@@ -37,6 +40,17 @@ class DomainError(Exception):
         self.message = message
         self.errors = errors or {}
         self.headers = headers or {}
+
+
+class Unauthorized(DomainError):
+    """No usable credential: missing, invalid or expired (RFC 6750)."""
+
+    status = 401
+    headers = {"WWW-Authenticate": 'Bearer realm="ticketing"'}
+
+
+class Forbidden(DomainError):
+    status = 403
 
 
 class NotFound(DomainError):

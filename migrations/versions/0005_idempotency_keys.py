@@ -1,7 +1,7 @@
 """idempotency keys: responses kept for retried POSTs
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-21
 """
 
@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from ticketing.db_security import lock_down
+
 revision: str = "0005"
 # The head of this branch; the lead chains it after 0003/0004 when merging.
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -33,8 +35,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("scope", "key", name=op.f("pk_idempotency_keys")),
     )
     op.create_index("ix_idempotency_keys_expires_at", "idempotency_keys", ["expires_at"])
-    # TODO(merge main): add `lock_down(op, "idempotency_keys")` from ticketing.db_security
-    # (the lead's 0003) here: Row Level Security on, no privileges for anon/authenticated.
+    # Out of Supabase's Data API: stored answers hold whole tickets and agents.
+    lock_down(op, "idempotency_keys")
 
 
 def downgrade() -> None:

@@ -133,15 +133,24 @@ class ScratchDatabase:
         self.url = create_scratch_database("ticketing_smoke")
         return self.url
 
-    def migrate(self) -> None:
+    def flask(self, *args: str) -> str:
         env = {**os.environ, "FLASK_APP": "ticketing:create_app", "DATABASE_URL": self.url}
         env.pop("MIGRATIONS_DATABASE_URL", None)
         flask = Path(sys.executable).with_name("flask")
         result = subprocess.run(
-            [str(flask), "db", "upgrade"], cwd=ROOT, env=env,
+            [str(flask), *args], cwd=ROOT, env=env,
             capture_output=True, text=True, timeout=60, check=False,
         )
-        assert result.returncode == 0, f"flask db upgrade failed:\n{result.stderr}"
+        assert result.returncode == 0, f"flask {' '.join(args)} failed:\n{result.stderr}"
+        return result.stdout
+
+    def migrate(self) -> None:
+        self.flask("db", "upgrade")
+
+    def create_key(self) -> str:
+        """An admin key made as an operator would, with the CLI (its last line is the secret)."""
+        return self.flask("auth", "create-key", "--name", "smoke", "--role", "admin"
+                          ).strip().splitlines()[-1]
 
     def connect(self):
         connection = psycopg2.connect(libpq_url(self.url), connect_timeout=5)
@@ -399,6 +408,8 @@ def database():
     try:
         database.create()
         database.migrate()
+        global API_KEY
+        API_KEY = database.create_key()
         yield database
     finally:
         database.drop()
@@ -435,9 +446,13 @@ def nginx(gunicorn_server, workdir):
         proxy.stop()
 
 
+API_KEY = ""  # set by the `database` fixture
+
+
 def make_client(base_url: str) -> httpx.Client:
     # trust_env=False: no HTTP(S)_PROXY from the environment, only 127.0.0.1.
-    return httpx.Client(base_url=base_url, timeout=20, trust_env=False, verify=False)
+    return httpx.Client(base_url=base_url, timeout=20, trust_env=False, verify=False,
+                        headers={"Authorization": f"Bearer {API_KEY}"})
 
 
 @pytest.fixture

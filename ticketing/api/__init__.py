@@ -3,6 +3,7 @@
 import flask_smorest
 from flask import Flask
 
+from ..auth.guard import SECURITY_SCHEME
 from ..errors import http_error_body, http_error_headers
 from ..schemas.common import ErrorSchema
 from .common import SchemaExtrasPlugin, retry_transient_failure
@@ -17,15 +18,18 @@ class Api(flask_smorest.Api):
 
 def init_api(app: Flask) -> Api:
     """Make the app's Api (one per app: an Api holds that app's OpenAPI spec)."""
-    from . import agents, docs, events, tickets
+    from . import agents, api_keys, docs, events, tickets
 
     api = Api(app, spec_kwargs={"info": {"description": docs.DESCRIPTION},
                                 "extra_plugins": [SchemaExtrasPlugin()]})
     prefix = "/" + app.config["API_PREFIX"] if app.config["API_PREFIX"] else ""
-    modules = (tickets, agents, events)
+    modules = (tickets, agents, events, api_keys)
     for module in modules:
         api.register_blueprint(module.blp, url_prefix=prefix + module.blp.url_prefix)
     retry_api_views(app, {module.blp.name for module in modules})
+    api.spec.components.security_scheme(SECURITY_SCHEME, {
+        "type": "http", "scheme": "bearer",
+        "description": "A Supabase Auth access token or an API key (tkt_...)"})
     docs.register(app)
     return api
 

@@ -3,6 +3,7 @@
 from flask import current_app
 from flask.views import MethodView
 
+from ..auth import Permission, current_actor, requires
 from ..db import db
 from ..realtime.feed import read_feed, ticket_history
 from ..schemas.common import envelope
@@ -20,6 +21,7 @@ blp = Blueprint("events", __name__, url_prefix="", description="Realtime events"
 
 @blp.route("/events")
 class Feed(MethodView):
+    @requires(Permission.READ)
     @blp.arguments(FeedQuerySchema, location="query", unknown="raise")
     @blp.response(200, envelope(FeedSchema))
     @documents_errors(blp, 503)
@@ -36,6 +38,7 @@ class Feed(MethodView):
 
 @blp.route("/tickets/<ticket_id>/events")
 class TicketHistory(MethodView):
+    @requires(Permission.READ)
     @blp.arguments(HistoryQuerySchema, location="query", unknown="raise")
     @blp.response(200, envelope(EventSchema, "Event"))
     @documents_errors(blp, 404, 503)
@@ -54,6 +57,7 @@ class TicketHistory(MethodView):
 
 @blp.route("/realtime/token")
 class RealtimeToken(MethodView):
+    @requires(Permission.REALTIME_TOKEN)
     @blp.response(200, TokenRequestSchema)
     @documents_errors(blp, 503)
     def post(self):
@@ -65,6 +69,7 @@ class RealtimeToken(MethodView):
         """
         return subscriber_token_request()
 
+    @requires(Permission.REALTIME_TOKEN)
     @blp.response(200, TokenRequestSchema)
     @documents_errors(blp, 503)
     def get(self):
@@ -74,4 +79,5 @@ class RealtimeToken(MethodView):
 
 def subscriber_token_request() -> dict:
     state = current_app.extensions["realtime"]
-    return state.subscriber_token_request(current_app.config["ABLY_TOKEN_TTL"])
+    return state.subscriber_token_request(current_app.config["ABLY_TOKEN_TTL"],
+                                          client_id=current_actor().scope)

@@ -3,6 +3,7 @@
 from flask import url_for
 from flask.views import MethodView
 
+from ..auth import Permission, current_actor, requires
 from ..db import db
 from ..idempotency import idempotent
 from ..schemas.common import MessageEnvelopeSchema, envelope
@@ -27,6 +28,7 @@ blp = Blueprint("tickets", __name__, url_prefix="/tickets", description="Support
 
 @blp.route("")
 class Tickets(MethodView):
+    @requires(Permission.READ)
     @blp.arguments(TicketQuerySchema, location="query", unknown="raise")
     @blp.response(200, envelope(TicketSchema, "Ticket"))
     @documents_errors(blp, 503)
@@ -38,13 +40,14 @@ class Tickets(MethodView):
         records, pagination = service.list_tickets(db.session, args)
         return page("Tickets have been fetched.", records, pagination)
 
+    @requires(Permission.WRITE_TICKETS)
     @idempotent
     @blp.arguments(TicketCreateSchema)
     @blp.response(201, envelope(TicketSchema))
     @documents_errors(blp, 400, 413, 503)
     def post(self, data):
         """Create a ticket"""
-        ticket = service.create_ticket(db.session, data)
+        ticket = service.create_ticket(db.session, data, current_actor())
         db.session.commit()
         location = url_for("tickets.TicketById", ticket_id=ticket.id, _external=True)
         return ok("Ticket has been created.", ticket), {"Location": location,
@@ -53,6 +56,7 @@ class Tickets(MethodView):
 
 @blp.route("/<ticket_id>")
 class TicketById(MethodView):
+    @requires(Permission.READ)
     @blp.response(200, envelope(TicketSchema))
     @documents_errors(blp, 404, 503)
     @documents_conditional_read(blp)
@@ -62,6 +66,7 @@ class TicketById(MethodView):
         return not_modified(ticket) or (ok("Ticket has been fetched.", ticket),
                                         etag_header(ticket))
 
+    @requires(Permission.WRITE_TICKETS)
     @blp.arguments(TicketUpdateSchema)
     @blp.response(200, envelope(TicketSchema))
     @documents_errors(blp, 400, 404, 413, 503)
@@ -72,16 +77,17 @@ class TicketById(MethodView):
         Send any of title, description, status, priority, assigned_to; null unassigns.
         """
         check_if_match(service.get_ticket(db.session, ticket_id, lock=True), "Ticket")
-        ticket, _changes = service.update_ticket(db.session, ticket_id, values)
+        ticket, _changes = service.update_ticket(db.session, ticket_id, values, current_actor())
         db.session.commit()
         return ok("Ticket has been updated.", ticket), etag_header(ticket)
 
+    @requires(Permission.DELETE_TICKETS)
     @blp.response(200, MessageEnvelopeSchema)
     @documents_errors(blp, 404, 503)
     @documents_conditional_write(blp, returns_etag=False)
     def delete(self, ticket_id):
         """Delete a ticket"""
         check_if_match(service.get_ticket(db.session, ticket_id, lock=True), "Ticket")
-        service.delete_ticket(db.session, ticket_id)
+        service.delete_ticket(db.session, ticket_id, current_actor())
         db.session.commit()
         return ok("Ticket has been deleted.")

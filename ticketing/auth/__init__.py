@@ -1,6 +1,38 @@
 """Access control: credentials, roles and the actor a request runs as."""
 
+from flask import Flask, request
+
 from .actor import SYSTEM, Actor
+from .credentials import Credentials
+from .guard import authenticate_request, caller_is_trusted, check, current_actor, requires
 from .roles import Permission, Role
 
-__all__ = ["SYSTEM", "Actor", "Permission", "Role"]
+__all__ = ["SYSTEM", "Actor", "Permission", "Role", "caller_is_trusted", "check",
+           "current_actor", "init_auth", "requires"]
+
+
+def make_supabase_tokens(config):
+    """The Supabase token verifier, when a project is configured."""
+    if not (config.get("SUPABASE_URL") or config.get("SUPABASE_JWT_SECRET")):
+        return None
+    from .supabase import SupabaseTokens
+
+    return SupabaseTokens(config)
+
+
+def init_auth(app: Flask) -> Credentials:
+    """Resolve every API request's credential before anything else looks at it."""
+    credentials = Credentials(app.extensions["db"].engine, app.config["AUTH_CACHE_SECONDS"],
+                              make_supabase_tokens(app.config))
+    app.extensions["auth"] = credentials
+    prefix = "/" + app.config["API_PREFIX"] + "/" if app.config["API_PREFIX"] else "/"
+
+    @app.before_request
+    def _authenticate_api_requests() -> None:
+        if request.path.startswith(prefix):
+            authenticate_request()
+
+    if app.config["AUTH_ANONYMOUS_ROLE"]:
+        app.logger.warning("AUTH_ANONYMOUS_ROLE=%s: requests without a credential are let in; "
+                           "use this on a private network only", app.config["AUTH_ANONYMOUS_ROLE"])
+    return credentials

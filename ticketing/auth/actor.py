@@ -13,7 +13,7 @@ class Actor:
     type: str  # "agent", "api_key", "anonymous" or "system"
     role: Role
     id: uuid.UUID | None = None
-    name: str | None = None
+    name: str | None = None  # an API key's name; an anonymous caller's address
 
     def can(self, permission: Permission) -> bool:
         return role_can(self.role, permission)
@@ -26,7 +26,7 @@ class Actor:
     @property
     def scope(self) -> str:
         """A stable key for per-caller state (rate limits, idempotency keys)."""
-        return f"{self.type}:{self.id}" if self.id else self.type
+        return f"{self.type}:{self.id or self.name}"
 
     def as_event(self) -> dict:
         """The actor as events carry it."""

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from flask import Response, current_app, make_response, request
 
+from ..auth import current_actor
 from ..db import db
 from ..errors import Conflict, Unprocessable
 from . import store
@@ -41,15 +42,9 @@ _last_purge = {"at": time.monotonic()}
 
 
 def caller_scope() -> str:
-    """Whose keys these are: the credential that sent the request, or the client address."""
-    try:
-        from ..auth import current_actor
-    except ImportError:  # TODO(merge main): "Access control core" brings current_actor
-        return f"anonymous:{request.remote_addr}"
-    actor = current_actor()
-    if actor.type == "anonymous":
-        return f"anonymous:{request.remote_addr}"
-    return actor.scope
+    """Whose keys these are: the credential that sent the request (an anonymous caller's
+    scope, under AUTH_ANONYMOUS_ROLE, is its address)."""
+    return current_actor().scope
 
 
 def fingerprint() -> str:

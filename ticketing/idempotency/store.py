@@ -7,7 +7,7 @@ from sqlalchemy import delete, func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from .model import IdempotencyKey
+from ..models import IdempotencyKey
 
 # A claim whose request has not finished after this long was abandoned (a killed worker):
 # longer than gunicorn's request timeout, so a live request is never taken over.

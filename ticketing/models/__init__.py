@@ -1,8 +1,10 @@
 """All models, imported so that Base.metadata knows every table."""
 
-from ..idempotency.model import IdempotencyKey
 from .agent import Agent
+from .api_key import ApiKey
 from .event import Event
+from .idempotency_key import IdempotencyKey
 from .ticket import Ticket, TicketPriority, TicketStatus
 
-__all__ = ["Agent", "Event", "IdempotencyKey", "Ticket", "TicketPriority", "TicketStatus"]
+__all__ = ["Agent", "ApiKey", "Event", "IdempotencyKey", "Ticket", "TicketPriority",
+           "TicketStatus"]

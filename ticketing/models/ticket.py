@@ -3,11 +3,12 @@
 import enum
 import uuid
 
-from sqlalchemy import CheckConstraint, Computed, Enum, ForeignKey, Index, String, Text
-from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
+from sqlalchemy import CheckConstraint, Computed, ForeignKey, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base
+from .enums import pg_enum
 from .mixins import ResourceMixin
 
 
@@ -27,10 +28,6 @@ class TicketPriority(enum.StrEnum):
     URGENT = "urgent"
 
 
-def _pg_enum(enum_cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(enum_cls, name=name, values_callable=lambda cls: [m.value for m in cls])
-
-
 SEARCH_DOCUMENT = (
     "setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A') || "
     "setweight(to_tsvector('english'::regconfig, coalesce(description, '')), 'B')"
@@ -43,14 +40,16 @@ class Ticket(ResourceMixin, Base):
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[TicketStatus] = mapped_column(
-        _pg_enum(TicketStatus, "ticket_status"), nullable=False, server_default="open"
+        pg_enum(TicketStatus, "ticket_status"), nullable=False, server_default="open"
     )
     priority: Mapped[TicketPriority] = mapped_column(
-        _pg_enum(TicketPriority, "ticket_priority"), nullable=False, server_default="low"
+        pg_enum(TicketPriority, "ticket_priority"), nullable=False, server_default="low"
     )
     assigned_to: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
     )
+    # Who created it, as events name actors ({"type": "agent"|"api_key", "id": ...}).
+    created_by: Mapped[dict | None] = mapped_column(JSONB)
     search_vector: Mapped[str] = mapped_column(
         TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True), deferred=True
     )

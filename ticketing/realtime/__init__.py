@@ -52,12 +52,12 @@ class RealtimeState:
                                             name="realtime-relay", daemon=True)
             self._thread.start()
 
-    def subscriber_token_request(self, ttl_seconds: int) -> dict:
-        """An Ably TokenRequest allowing only subscribe and history on the event channels."""
+    def subscriber_token_request(self, ttl_seconds: int, client_id: str) -> dict:
+        """An Ably TokenRequest for `client_id`: only subscribe and history on event channels."""
         if not isinstance(self.publisher, AblyPublisher):
             raise Unavailable("Realtime is not configured: set ABLY_API_KEY")
         capability = {channel: ["subscribe", "history"] for channel in self.channels.values()}
-        request = self.publisher.token_request(capability, ttl_seconds)
+        request = self.publisher.token_request(capability, ttl_seconds, client_id)
         if isinstance(request.get("capability"), dict):
             request["capability"] = json.dumps(request["capability"])
         return request

@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
+from ..auth.actor import Actor
 from ..models import Event
 from ..schemas.agent import AgentSchema
 from ..schemas.ticket import TicketSchema
@@ -51,8 +52,8 @@ def _payload(resource_type: str, resource, changes: dict) -> dict:
 
 
 def record(session: Session, action: str, resource_type: str, resource,
-           changes: dict | None = None) -> Event:
-    """Add the `<resource_type>_<action>` event describing `resource` as it is now.
+           changes: dict | None = None, *, actor: Actor) -> Event:
+    """Add the `<resource_type>_<action>` event describing `resource` as it is now, by `actor`.
 
     Call after the change is flushed, so that the resource's row lock (taken by the
     UPDATE or DELETE) orders this event after every earlier event of the same resource.
@@ -60,7 +61,8 @@ def record(session: Session, action: str, resource_type: str, resource,
     version = resource.version + 1 if action == "deleted" else resource.version
     event = Event(name=f"{resource_type}_{action}", resource_type=resource_type,
                   resource_id=resource.id, version=version,
-                  payload=_payload(resource_type, resource, changes or {}))
+                  payload=_payload(resource_type, resource, changes or {}),
+                  actor=actor.as_event())
     session.add(event)
     _wake_relay_after_commit(session)
     return event
@@ -78,5 +80,6 @@ def message_data(event: Event) -> dict:
         "event": event.name,
         "occurred_at": event.occurred_at.isoformat(),
         "version": event.version,
+        "actor": event.actor,
         **event.payload,
     }

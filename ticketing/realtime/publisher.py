@@ -86,9 +86,9 @@ class AblyPublisher:
         except httpx.HTTPError as error:
             raise PublishError(f"{error.__class__.__name__}: {error}") from error
 
-    def token_request(self, capability: dict, ttl_seconds: int) -> dict:
-        request = self.client.auth.create_token_request(
-            token_params={"capability": capability, "ttl": ttl_seconds * 1000})
+    def token_request(self, capability: dict, ttl_seconds: int, client_id: str) -> dict:
+        request = self.client.auth.create_token_request(token_params={
+            "capability": capability, "ttl": ttl_seconds * 1000, "client_id": client_id})
         return request.to_dict()
 
     def close(self) -> None:

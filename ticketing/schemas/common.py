@@ -143,6 +143,14 @@ def sort_field(choices: tuple[str, ...], default: str = "-created_at") -> fields
     )
 
 
+class ActorSchema(Schema):
+    """Who made a change (events, `created_by`)."""
+
+    type = fields.String(metadata={"description": "agent, api_key, anonymous or system"})
+    id = fields.String(metadata={"description": "The agent's or the API key's id"})
+    name = fields.String(metadata={"description": "An API key's name"})
+
+
 class ErrorSchema(Schema):
     status = fields.Boolean(required=True, metadata={"example": False})
     message = fields.String(required=True)

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from .common import StrictSchema, Text
+from .common import ActorSchema, StrictSchema, Text
 
 
 class EventSchema(Schema):
@@ -12,6 +12,8 @@ class EventSchema(Schema):
     event = fields.String(metadata={"example": "ticket_updated"})
     occurred_at = fields.String(metadata={"description": "ISO 8601 time the change was made"})
     version = fields.Integer(metadata={"description": "The resource's version after the change"})
+    actor = fields.Nested(ActorSchema, allow_none=True,
+                          metadata={"description": "Who made the change; null before 0003"})
     ticketId = fields.String(metadata={"description": "Ticket events only"})
     agentId = fields.String(metadata={"description": "Agent events only"})
     status = fields.String(metadata={"description": "Ticket events: the status after the change"})

@@ -9,6 +9,7 @@ from ..models import TicketPriority, TicketStatus
 from .common import (
     NOT_BLANK,
     UUID_PATTERN,
+    ActorSchema,
     NonEmptyUpdateMixin,
     PageQuerySchema,
     RepeatableList,
@@ -29,6 +30,8 @@ class TicketSchema(Schema):
     status = fields.Enum(TicketStatus, by_value=True)
     priority = fields.Enum(TicketPriority, by_value=True)
     assigned_to = fields.UUID(allow_none=True)
+    created_by = fields.Nested(ActorSchema, allow_none=True,
+                               metadata={"description": "Who created it; null before 0003"})
     version = fields.Integer(metadata={"description": "Grows by one with every change"})
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()

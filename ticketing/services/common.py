@@ -16,6 +16,9 @@ CONSTRAINT_ERRORS = {
     "uq_agents_email_lower": lambda: Conflict(
         "An agent with this email already exists", {"email": ["Already in use."]}
     ),
+    "uq_agents_user_id": lambda: Conflict(
+        "Another agent already has this user id", {"user_id": ["Already in use."]}
+    ),
 }
 
 

@@ -3,6 +3,7 @@
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from ..auth import Actor
 from ..models import Ticket
 from ..pagination import make_sort, paginate
 from ..realtime.outbox import record
@@ -40,27 +41,28 @@ def list_tickets(session: Session, args: dict) -> tuple[list[Ticket], dict]:
     return paginate(session, filtered_tickets(args), make_sort(Ticket, args["sort"]), args)
 
 
-def create_ticket(session: Session, data: dict) -> Ticket:
-    ticket = Ticket(**data)
+def create_ticket(session: Session, data: dict, actor: Actor) -> Ticket:
+    ticket = Ticket(**data, created_by=actor.as_event())
     session.add(ticket)
     flush(session)
-    record(session, "created", "ticket", ticket)
+    record(session, "created", "ticket", ticket, actor=actor)
     return ticket
 
 
-def update_ticket(session: Session, ticket_id, values: dict) -> tuple[Ticket, dict]:
+def update_ticket(session: Session, ticket_id, values: dict,
+                  actor: Actor) -> tuple[Ticket, dict]:
     """Apply `values`; the row lock orders concurrent updates of one ticket."""
     ticket = get_ticket(session, ticket_id, lock=True)
     changes = apply_changes(ticket, values)
     if changes:
         flush(session)
-        record(session, "updated", "ticket", ticket, changes)
+        record(session, "updated", "ticket", ticket, changes, actor=actor)
     return ticket, changes
 
 
-def delete_ticket(session: Session, ticket_id) -> Ticket:
+def delete_ticket(session: Session, ticket_id, actor: Actor) -> Ticket:
     ticket = get_ticket(session, ticket_id, lock=True)
     session.delete(ticket)
     flush(session)
-    record(session, "deleted", "ticket", ticket)
+    record(session, "deleted", "ticket", ticket, actor=actor)
     return ticket
