@@ -52,6 +52,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = Path(data_dir)
         self._port = port
+        self._port_chosen_here = port is None
 
     @property
     def port(self) -> int:
@@ -59,14 +60,37 @@ class EmbeddedPostgres:
             self._port = self._remembered_port()
         return self._port
 
+    @property
+    def port_file(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.port"
+
     def _remembered_port(self) -> int:
-        port_file = self.data_dir.parent / f"{self.data_dir.name}.port"
-        if port_file.exists():
-            return int(port_file.read_text())
+        if self.port_file.exists():
+            return int(self.port_file.read_text())
+        return self._remember_free_port()
+
+    def _remember_free_port(self) -> int:
         port = next(p for p in range(DEFAULT_PORT, DEFAULT_PORT + 200) if _port_is_free(p))
-        port_file.parent.mkdir(parents=True, exist_ok=True)
-        port_file.write_text(str(port))
+        self.port_file.parent.mkdir(parents=True, exist_ok=True)
+        self.port_file.write_text(str(port))
         return port
+
+    def _free_port_for_start(self) -> int:
+        """The port to start on: the remembered one, or a free one if another program took it.
+
+        A port given explicitly (EMBEDDED_PG_PORT) is never changed behind the user's back.
+        """
+        if _port_is_free(self.port):
+            return self.port
+        if not self._port_chosen_here:
+            sys.exit(f"embedded PostgreSQL: port {self.port} is in use by another program; "
+                     "choose another with EMBEDDED_PG_PORT")
+        taken = self.port
+        self._port = self._remember_free_port()
+        print(f"embedded PostgreSQL: port {taken} is in use by another program; "
+              f"using {self._port} from now on (remembered in {self.port_file.name})",
+              file=sys.stderr)
+        return self._port
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -120,7 +144,8 @@ class EmbeddedPostgres:
                                       "--locale=C.UTF-8"), "initialise")
             if self._pg_ctl(user, "status").returncode == 0:
                 return
-            options = f"-h 127.0.0.1 -p {self.port} -k '' -c max_connections=200"
+            port = self._free_port_for_start()
+            options = f"-h 127.0.0.1 -p {port} -k '' -c max_connections=200"
             log = self.data_dir / "server.log"
             self._check(self._pg_ctl(user, "-w", "-t", "60", "-l", str(log), "-o", options,
                                      "start"), "start", log)
