@@ -54,7 +54,9 @@ class Config:
 
         self.API_PREFIX = (env_str("API_PREFIX", "api") or "").strip("/")
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
-        self.PROXY_HOPS = env_int("PROXY_HOPS", 1)
+        # Proxies in front that set X-Forwarded-*; none unless the deployment says so
+        # (deploy/ticketing.env.example: 1 for nginx).
+        self.PROXY_HOPS = env_int("PROXY_HOPS", 0)
         # Writes (PATCH, DELETE) must name the version they change with If-Match (else 428).
         self.REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
         # How long a response is kept for replays of its Idempotency-Key.
