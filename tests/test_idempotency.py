@@ -204,3 +204,45 @@ def test_openapi_documents_the_header(client):
         assert header["in"] == "header" and header["schema"]["maxLength"] == 255
         assert "409" in post["responses"]
         assert "Idempotent-Replayed" in post["responses"]["201"]["headers"]
+
+
+def test_concurrent_retry_gets_409_then_the_first_answer(committing_app, database_url):
+    """Real commits: the first request is held by a table lock while its retry arrives."""
+    import threading
+
+    from sqlalchemy import create_engine
+
+    app = committing_app()
+    headers = {"Idempotency-Key": "concurrent-key"}
+    engine = create_engine(database_url)
+    first = {}
+    try:
+        with engine.connect() as blocker:
+            blocker.execute(text("LOCK TABLE tickets IN EXCLUSIVE MODE"))
+
+            def send_first():
+                first["response"] = app.test_client().post("/api/tickets", json=TICKET,
+                                                           headers=headers)
+
+            thread = threading.Thread(target=send_first)
+            thread.start()
+            # The claim is committed before the insert waits on the lock.
+            waiting = "SELECT count(*) FROM idempotency_keys WHERE key = 'concurrent-key'"
+            for _ in range(200):
+                with engine.connect() as probe:
+                    if probe.execute(text(waiting)).scalar():
+                        break
+                threading.Event().wait(0.05)
+            retry = app.test_client().post("/api/tickets", json=TICKET, headers=headers)
+            assert_envelope(retry, 409)
+            assert retry.headers["Retry-After"] == "1"
+            blocker.rollback()
+        thread.join(30)
+        assert first["response"].status_code == 201
+        replay = app.test_client().post("/api/tickets", json=TICKET, headers=headers)
+        assert replay.headers["Idempotent-Replayed"] == "true"
+        assert replay.json == first["response"].json
+    finally:
+        with engine.begin() as cleanup:
+            cleanup.execute(text("DELETE FROM idempotency_keys WHERE key = 'concurrent-key'"))
+        engine.dispose()
