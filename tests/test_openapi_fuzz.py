@@ -22,6 +22,7 @@ SEMANTIC_REFUSALS = {
     (422, "cursor", "Not a cursor returned by this API."),
     (422, "after", "Not a cursor returned by this API."),
     (409, "email", "Already in use."),
+    (409, "user_id", "Already in use."),
     (422, "expires_at", "Must be in the future."),
     (422, "Idempotency-Key", "Use a new key for a new request; retry with the same body."),
 }

@@ -42,6 +42,14 @@ def _port_is_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _tail(log: Path, offset: int) -> str:
+    if not log.exists():
+        return ""
+    with open(log, errors="replace") as handle:
+        handle.seek(offset)
+        return handle.read()
+
+
 class EmbeddedPostgres:
     """One server: a data folder and a loopback port.
 
@@ -144,11 +152,22 @@ class EmbeddedPostgres:
                                       "--locale=C.UTF-8"), "initialise")
             if self._pg_ctl(user, "status").returncode == 0:
                 return
+            self._start_on_a_free_port(user)
+
+    def _start_on_a_free_port(self, user: str | None, attempts: int = 5) -> None:
+        """Start; when another server grabbed the port between our check and the bind (other
+        checkouts start theirs too), move on to the next free port."""
+        log = self.data_dir / "server.log"
+        for attempt in range(attempts):
             port = self._free_port_for_start()
             options = f"-h 127.0.0.1 -p {port} -k '' -c max_connections=200"
-            log = self.data_dir / "server.log"
-            self._check(self._pg_ctl(user, "-w", "-t", "60", "-l", str(log), "-o", options,
-                                     "start"), "start", log)
+            log_size = log.stat().st_size if log.exists() else 0
+            result = self._pg_ctl(user, "-w", "-t", "60", "-l", str(log), "-o", options, "start")
+            lost_race = (result.returncode != 0 and self._port_chosen_here
+                         and "Address already in use" in _tail(log, log_size))
+            if not lost_race or attempt == attempts - 1:
+                self._check(result, "start", log)
+                return
 
     def stop(self) -> None:
         with self._lock():

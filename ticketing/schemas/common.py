@@ -11,7 +11,13 @@ MAX_PAGE = 100
 # What check_storable accepts, and that plus one character other than white space, as the
 # `pattern` OpenAPI states (JSON cannot carry the lone surrogates check_storable also refuses).
 STORABLE_PATTERN = r"^[^\u0000]*$"
-NOT_BLANK = validate.Regexp(r"^[^\u0000]*[^\s\u0000][^\u0000]*$", error="Must not be blank.")
+# White space as JSON Schema's (ECMA-262) `\s` means it, spelled out: Python's `\s` and
+# str.strip() also take \x1c-\x1f and \x85, which a generated client would call text.
+WHITE_SPACE = r"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+WHITE_SPACE_CHARS = "\t\n\v\f\r \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + (
+    "\u2028\u2029\u202f\u205f\u3000\ufeff")
+NOT_BLANK = validate.Regexp(rf"^[^\u0000]*[^\u0000{WHITE_SPACE}][^\u0000]*$",
+                            error="Must not be blank.")
 UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
@@ -46,7 +52,7 @@ class TrimmedString(Text):
     """A storable string with surrounding white space removed before validation."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        return super()._deserialize(value, attr, data, **kwargs).strip(WHITE_SPACE_CHARS)
 
 
 class UtcDateTime(fields.AwareDateTime):
