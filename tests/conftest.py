@@ -53,6 +53,8 @@ class TestConfig(Config):
         self.ABLY_API_KEY = None
         self.REALTIME_RELAY = "off"
         self.LOG_FORMAT = "text"
+        # One app serves the whole suite; tests/test_rate_limits.py builds limited apps.
+        self.RATE_LIMITS_ENABLED = False
         for key, value in overrides.items():
             setattr(self, key, value)
 

@@ -35,7 +35,8 @@ class Gunicorn:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "DATABASE_URL": database_url, "BIND": f"127.0.0.1:{self.port}",
                     "WEB_CONCURRENCY": str(workers), "LOG_LEVEL": "warning",
-                    "PROMETHEUS_MULTIPROC_DIR": "", **env}
+                    "PROMETHEUS_MULTIPROC_DIR": "", "RATE_LIMITS_ENABLED": "false",
+                    "REDIS_URL": "", **env}
         self.env["PROMETHEUS_MULTIPROC_DIR"] = str(Path("/tmp") / f"ticketing-test-{self.port}")
         self.process: subprocess.Popen | None = None
 

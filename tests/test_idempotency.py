@@ -246,3 +246,14 @@ def test_concurrent_retry_gets_409_then_the_first_answer(committing_app, databas
         with engine.begin() as cleanup:
             cleanup.execute(text("DELETE FROM idempotency_keys WHERE key = 'concurrent-key'"))
         engine.dispose()
+
+
+def test_comments_post_is_idempotent_too(app, client, make_ticket):
+    ticket = make_ticket()
+    path = f"/api/tickets/{ticket['id']}/comments"
+    body = {"body": "Have you tried turning it off and on again?"}
+    first = client.post(path, json=body, headers={"Idempotency-Key": "comment-1"})
+    assert first.status_code == 201, first.json
+    again = client.post(path, json=body, headers={"Idempotency-Key": "comment-1"})
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+    assert len(client.get(path).json["data"]["records"]) == 1

@@ -24,6 +24,8 @@ SEMANTIC_REFUSALS = {
     (409, "email", "Already in use."),
     (409, "user_id", "Already in use."),
     (422, "expires_at", "Must be in the future."),
+    # POST /tickets/{id}/tags adds to the tags the ticket already has.
+    (422, "tags", "A ticket carries at most 20 tags."),
     (422, "Idempotency-Key", "Use a new key for a new request; retry with the same body."),
 }
 
@@ -33,9 +35,18 @@ def refused_for_shape(response) -> list:
     if response.status_code not in (400, 409, 413, 415, 422):
         return []
     errors = response.json().get("errors") or {"": [response.json().get("message")]}
-    return [(response.status_code, field, message)
-            for field, messages in errors.items() for message in messages
+    return [(response.status_code, field, message) for field, message in _flat(errors)
             if (response.status_code, field, message) not in SEMANTIC_REFUSALS]
+
+
+def _flat(errors: dict, prefix: str = ""):
+    """(dotted field, message) pairs of a possibly nested marshmallow error dict."""
+    for field, messages in errors.items():
+        name = f"{prefix}{field}"
+        if isinstance(messages, dict):
+            yield from _flat(messages, f"{name}.")
+        else:
+            yield from ((name, message) for message in messages)
 
 
 def check_operation(operation, examples: int) -> None:

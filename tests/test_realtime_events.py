@@ -51,6 +51,8 @@ def test_ticket_lifecycle_events_and_payload(live, fake_ably):
         uuid.UUID(message["data"]["event_id"])
         assert message["data"]["event"] == message["name"]
         assert message["data"]["occurred_at"].endswith("+00:00")
+        assert message["data"]["actor"] == ticket["created_by"]  # the suite's admin API key
+    assert ticket["created_by"]["type"] == "api_key"
     assert fake_ably.published(AGENTS)[0]["name"] == "agent_created"
 
 

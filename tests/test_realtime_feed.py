@@ -6,7 +6,7 @@ import httpx
 import pytest
 from ably.sync import AblyException, AblyRestSync
 
-from ticketing.auth import SYSTEM
+from ticketing.auth import SYSTEM, Role
 from ticketing.services import tickets as ticket_service
 
 from .conftest import ably_settings
@@ -80,7 +80,9 @@ def test_token_request_allows_only_subscribe_and_history(committing_app, fake_ab
     assert json.loads(request["capability"]) == {
         "tickets-updates": ["history", "subscribe"], "agents-updates": ["history", "subscribe"]}
     assert "mac" in request and "secret" not in json.dumps(request)
-    assert app.test_client().get("/api/realtime/token").status_code == 200
+    assert request["clientId"].startswith("api_key:")  # the caller, as Ably will name it
+    viewer = app.test_client(credential=Role.VIEWER).get("/api/realtime/token")
+    assert viewer.status_code == 200 and viewer.json["clientId"] != request["clientId"]
 
     # What a browser does with authUrl: exchange it for a token, then use that token.
     token = httpx.post(f"{fake_ably.url}/keys/{request['keyName']}/requestToken",

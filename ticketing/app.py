@@ -6,6 +6,7 @@ from flask_cors import CORS
 from .api import init_api
 from .api.docs import SETTINGS as DOCS_SETTINGS
 from .auth import init_auth
+from .auth.limits import init_rate_limits
 from .cli import register_cli
 from .config import Config
 from .db import db
@@ -18,7 +19,8 @@ def enable_cors(app: Flask) -> None:
     """Let the configured browser origins call the API (and read its useful headers)."""
     if app.config["CORS_ORIGINS"]:
         CORS(app, origins=app.config["CORS_ORIGINS"], max_age=600,
-             expose_headers=["Location", "X-Request-ID", "Retry-After"],
+             expose_headers=["Location", "X-Request-ID", "Retry-After", "RateLimit-Limit",
+                             "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"],
              resources={r"/*": {}})
 
 
@@ -36,6 +38,7 @@ def create_app(config: Config | None = None) -> Flask:
     realtime.init_app(app)
     init_observability(app)
     init_auth(app)
+    init_rate_limits(app)  # after authentication: the limits are keyed on the credential
     register_error_handlers(app)
     init_api(app)
     register_cli(app)

@@ -1,6 +1,9 @@
 """Configuration read from the environment; tests subclass Config."""
 
 import os
+from urllib.parse import urlsplit
+
+from limits import parse_many
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -33,6 +36,10 @@ def normalize_database_url(url: str | None) -> str | None:
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix):]
     return url
+
+
+# What the rate limiter's storage (the `limits` package) accepts for Redis.
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 
 
 class Config:
@@ -92,6 +99,8 @@ class Config:
         self._require_choice("AUTH_ANONYMOUS_ROLE", (None, "viewer", "agent"))
         if not 0 <= self.AUTH_CACHE_SECONDS <= 30:
             raise ValueError("AUTH_CACHE_SECONDS must be between 0 and 30")
+        self._read_supabase_settings()
+        self._read_rate_limit_settings()
 
         # flask-smorest / OpenAPI
         self.API_TITLE = "Ticketing API"
@@ -107,3 +116,49 @@ class Config:
             named = ", ".join(choice for choice in choices if choice is not None)
             raise ValueError(f"{name} must be one of {named}, "
                              f"not {getattr(self, name)!r}")
+
+    def _read_supabase_settings(self) -> None:
+        """Supabase Auth access tokens (see ticketing/auth/supabase.py and README)."""
+        self.SUPABASE_URL = (env_str("SUPABASE_URL") or "").rstrip("/") or None
+        self.SUPABASE_JWT_SECRET = env_str("SUPABASE_JWT_SECRET")
+        self.SUPABASE_JWT_LEEWAY = env_int("SUPABASE_JWT_LEEWAY", 5)
+        self.SUPABASE_JWKS_REFETCH_INTERVAL = env_float("SUPABASE_JWKS_REFETCH_INTERVAL", 5.0)
+        self.SUPABASE_JWKS_CACHE_SECONDS = env_float("SUPABASE_JWKS_CACHE_SECONDS", 600.0)
+        self.SUPABASE_JWKS_TIMEOUT = env_float("SUPABASE_JWKS_TIMEOUT", 3.0)
+        if self.SUPABASE_URL:
+            parts = urlsplit(self.SUPABASE_URL)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+                raise ValueError("SUPABASE_URL must look like https://PROJECT.supabase.co, "
+                                 f"not {self.SUPABASE_URL!r}")
+        if self.SUPABASE_JWT_SECRET and not self.SUPABASE_URL:
+            raise ValueError("SUPABASE_JWT_SECRET needs SUPABASE_URL (the tokens' issuer)")
+        if self.SUPABASE_JWT_SECRET and len(self.SUPABASE_JWT_SECRET) < 32:
+            raise ValueError("SUPABASE_JWT_SECRET must be at least 32 characters (Supabase's are)")
+        self._require_range("SUPABASE_JWT_LEEWAY", 0, 300)
+        self._require_range("SUPABASE_JWKS_REFETCH_INTERVAL", 0.1, 3600)
+        self._require_range("SUPABASE_JWKS_CACHE_SECONDS", 1, 86400)
+        self._require_range("SUPABASE_JWKS_TIMEOUT", 0.1, 60)
+
+    def _read_rate_limit_settings(self) -> None:
+        """Rate limits (see ticketing/auth/limits.py and README)."""
+        self.RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
+        self.RATE_LIMIT_DEFAULT = env_str("RATE_LIMIT_DEFAULT", "600 per minute")
+        self.RATE_LIMIT_ANONYMOUS = env_str("RATE_LIMIT_ANONYMOUS", "30 per minute")
+        self.RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "ticketing")
+        self.REDIS_URL = env_str("REDIS_URL")
+        self.REDIS_TIMEOUT = env_float("REDIS_TIMEOUT", 0.5)
+        for name in ("RATE_LIMIT_DEFAULT", "RATE_LIMIT_ANONYMOUS"):
+            try:
+                items = parse_many(getattr(self, name))
+                if not items or any(item.amount < 1 for item in items):
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"{name} must read like '600 per minute' or "
+                                 f"'30/minute;500/hour', not {getattr(self, name)!r}") from None
+        if self.REDIS_URL and urlsplit(self.REDIS_URL).scheme not in REDIS_SCHEMES:
+            raise ValueError(f"REDIS_URL must start with one of {', '.join(REDIS_SCHEMES)}://")
+        self._require_range("REDIS_TIMEOUT", 0.01, 30)
+
+    def _require_range(self, name: str, low: float, high: float) -> None:
+        if not low <= getattr(self, name) <= high:
+            raise ValueError(f"{name} must be between {low} and {high}, not {getattr(self, name)}")

@@ -39,7 +39,7 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.errors = errors or {}
-        self.headers = headers or {}
+        self.headers = {**type(self).headers, **(headers or {})}  # class defaults, then these
 
 
 class Unauthorized(DomainError):

@@ -6,7 +6,7 @@ from flask import Flask
 from ..auth.guard import SECURITY_SCHEME
 from ..errors import http_error_body, http_error_headers
 from ..schemas.common import ErrorSchema
-from .common import SchemaExtrasPlugin, retry_transient_failure
+from .common import SchemaExtrasPlugin, null_means_null, retry_transient_failure
 
 
 class Api(flask_smorest.Api):
@@ -18,12 +18,13 @@ class Api(flask_smorest.Api):
 
 def init_api(app: Flask) -> Api:
     """Make the app's Api (one per app: an Api holds that app's OpenAPI spec)."""
-    from . import agents, api_keys, docs, events, tickets
+    from . import agents, api_keys, docs, events, tags, tickets
 
     api = Api(app, spec_kwargs={"info": {"description": docs.DESCRIPTION},
                                 "extra_plugins": [SchemaExtrasPlugin()]})
+    api.ma_plugin.converter.add_attribute_function(null_means_null)
     prefix = "/" + app.config["API_PREFIX"] if app.config["API_PREFIX"] else ""
-    modules = (tickets, agents, events, api_keys)
+    modules = (tickets, agents, events, api_keys, tags)
     for module in modules:
         api.register_blueprint(module.blp, url_prefix=prefix + module.blp.url_prefix)
     retry_api_views(app, {module.blp.name for module in modules})

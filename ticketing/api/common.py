@@ -42,6 +42,20 @@ def unsupported_media_type(mimetype: str) -> UnsupportedMediaType:
     return error
 
 
+def null_means_null(self, field, ret, **kwargs) -> dict:
+    """A nullable nested object is that object or null, not "any object or null".
+
+    apispec writes OpenAPI 3.0's nullable reference as `anyOf: [ref, {type: object,
+    nullable: true}]`, whose second branch accepts `{}` too; `enum: [null]` admits only null.
+    Registered on the Api's marshmallow converter (init_api).
+    """
+    branches = ret.get("anyOf")
+    if not branches or {"type": "object", "nullable": True} not in branches:
+        return {}
+    return {"anyOf": [{"nullable": True, "enum": [None]} if branch == {
+        "type": "object", "nullable": True} else branch for branch in branches]}
+
+
 class SchemaExtrasPlugin(BasePlugin):
     """Add a schema's OPENAPI_EXTRAS (what fields cannot say, e.g. minProperties) to OpenAPI."""
 

@@ -14,6 +14,7 @@ from ..schemas.ticket import (
     TicketUpdateSchema,
 )
 from ..services import tickets as service
+from . import comments
 from .common import Blueprint, documents_errors, ok, page
 from .etags import (
     check_if_match,
@@ -24,6 +25,7 @@ from .etags import (
 )
 
 blp = Blueprint("tickets", __name__, url_prefix="/tickets", description="Support tickets")
+blp.register_blueprint(comments.blp)
 
 
 @blp.route("")

@@ -12,12 +12,10 @@ __all__ = ["SYSTEM", "Actor", "Permission", "Role", "caller_is_trusted", "check"
 
 
 def make_supabase_tokens(config):
-    """The Supabase token verifier, when a project is configured."""
-    if not (config.get("SUPABASE_URL") or config.get("SUPABASE_JWT_SECRET")):
-        return None
+    """The Supabase token verifier, when a project is configured (None otherwise)."""
     from .supabase import SupabaseTokens
 
-    return SupabaseTokens(config)
+    return SupabaseTokens.from_config(config)
 
 
 def init_auth(app: Flask) -> Credentials:

@@ -11,6 +11,8 @@ log = logging.getLogger(__name__)
 
 # Ably's default limit is 64 KiB for one message (and for one publish request).
 MAX_MESSAGE_BYTES = 60_000
+# Fields fit_message drops from an oversized message (a ticket's description, a comment's body).
+LONG_TEXTS = ("description", "body")
 
 
 class PublishError(Exception):
@@ -45,10 +47,10 @@ def fit_message(data: dict) -> dict:
         return data
     data = {**data, "truncated": True}
     data["changes"] = {field: change for field, change in data.get("changes", {}).items()
-                       if field != "description"}
-    for key in ("ticket", "agent"):
-        if isinstance(data.get(key), dict) and "description" in data[key]:
-            data[key] = {**data[key], "description": None}
+                       if field not in LONG_TEXTS}
+    for key in ("ticket", "agent", "comment"):
+        if isinstance(data.get(key), dict):
+            data[key] = {**data[key], **{f: None for f in LONG_TEXTS if f in data[key]}}
     return data
 
 

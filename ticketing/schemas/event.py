@@ -21,6 +21,9 @@ class EventSchema(Schema):
     previous_status = fields.String(allow_none=True)
     ticket = fields.Dict(metadata={"description": "The ticket after the change (before a delete)"})
     agent = fields.Dict(metadata={"description": "The agent after the change (before a delete)"})
+    comment = fields.Dict(metadata={
+        "description": "comment_created, comment_updated, comment_deleted: the comment after "
+                       "the change (internal notes included; a deleted one as its marker)"})
     changes = fields.Dict(metadata={"description": '{field: {"from": old, "to": new}}'})
     truncated = fields.Boolean(metadata={"description": "Ably messages only: long texts dropped"})
 

@@ -1,10 +1,10 @@
 """Ticket operations."""
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import Session
 
 from ..auth import Actor
-from ..models import Ticket
+from ..models import Comment, Ticket
 from ..pagination import make_sort, paginate
 from ..realtime.outbox import record
 from .common import apply_changes, flush, get_or_404
@@ -28,12 +28,35 @@ def filtered_tickets(args: dict) -> Select:
         stmt = stmt.where(Ticket.assigned_to.is_(None) if assignee is None
                           else Ticket.assigned_to == assignee)
     if args.get("q"):
-        query = func.websearch_to_tsquery("english", args["q"])
-        stmt = stmt.where(Ticket.search_vector.bool_op("@@")(query))
+        stmt = stmt.where(Ticket.id.in_(matching_ticket_ids(args["q"])))
+    stmt = conversation_filters(stmt, args)
     if args.get("created_after"):
         stmt = stmt.where(Ticket.created_at >= args["created_after"])
     if args.get("created_before"):
         stmt = stmt.where(Ticket.created_at < args["created_before"])
+    return stmt
+
+
+def matching_ticket_ids(text: str):
+    """Ids of tickets whose own text or comments match; each side is served by its GIN index."""
+    query = func.websearch_to_tsquery("english", text)
+    return union(
+        select(Ticket.id).where(Ticket.search_vector.bool_op("@@")(query)),
+        select(Comment.ticket_id).where(Comment.search_vector.bool_op("@@")(query)),
+    )
+
+
+def conversation_filters(stmt: Select, args: dict) -> Select:
+    """Requester, tags and first-reply filters."""
+    if args.get("requester_email"):
+        stmt = stmt.where(func.lower(Ticket.requester_email) == args["requester_email"].lower())
+    if args.get("tags"):
+        stmt = stmt.where(Ticket.tags.contains(args["tags"]))
+    if args.get("tags_any"):
+        stmt = stmt.where(Ticket.tags.overlap(args["tags_any"]))
+    if "has_public_reply" in args:
+        column = Ticket.first_response_at
+        stmt = stmt.where(column.is_not(None) if args["has_public_reply"] else column.is_(None))
     return stmt
 
 
