@@ -38,8 +38,14 @@ def _bin(name: str) -> str:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether PostgreSQL could bind the port: binding, not connecting, also notices the port
+    held by a client connection's end (the ephemeral range covers 54329 and up)."""
     with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _tail(log: Path, offset: int) -> str:
