@@ -41,6 +41,8 @@ def _port_is_free(port: int) -> bool:
     """Whether PostgreSQL could bind the port: binding, not connecting, also notices the port
     held by a client connection's end (the ephemeral range covers 54329 and up)."""
     with socket.socket() as probe:
+        # As PostgreSQL binds: sockets of its own closed connections (TIME_WAIT) do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
