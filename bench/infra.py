@@ -27,11 +27,15 @@ VENV_BIN = Path(sys.executable).parent
 
 # ---- HTTP ------------------------------------------------------------------------------------
 
+# Sent with every request of the benchmark (wrk's included): see bench/credentials.py.
+AUTH_HEADERS: dict[str, str] = {}
+
+
 def request(connection: http.client.HTTPConnection, method: str, path: str,
             body: dict | None = None) -> tuple[int, bytes]:
     """One request; gunicorn's sync workers close every connection, http.client reopens it."""
     payload = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if payload else {}
+    headers = {**AUTH_HEADERS, **({"Content-Type": "application/json"} if payload else {})}
     connection.request(method, path, body=payload, headers=headers)
     response = connection.getresponse()
     data = response.read()
@@ -123,8 +127,12 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(database_url: str, workers: int, log_dir: Path, name: str, extra: dict):
-    """Serve the app with gunicorn.conf.py on a free port; yield a Server once it answers."""
+def gunicorn(database_url: str, workers: int, log_dir: Path, name: str, extra: dict,
+             app: str = "wsgi:app", cores: str | None = None):
+    """Serve `app` with gunicorn.conf.py on a free port; yield a Server once it answers.
+
+    `cores` ("0", say) pins gunicorn and its workers to those CPUs with taskset.
+    """
     port = free_port()
     log = log_dir / f"gunicorn-{name}.log"
     # gunicorn.conf.py derives its Prometheus folder from PORT and empties it at start: give each
@@ -134,7 +142,8 @@ def gunicorn(database_url: str, workers: int, log_dir: Path, name: str, extra: d
                                  "WEB_CONCURRENCY": str(workers), **extra})
     with log.open("w") as output:
         process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
+            [*(["taskset", "-c", cores] if cores else []),
+             str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", app], cwd=ROOT,
             env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_ready(port, process, log)
@@ -187,8 +196,27 @@ def query(url: str, statement: str, params: tuple = ()) -> list[tuple]:
         return rows
 
 
+def vacuum(url: str, tables: str = "tickets") -> None:
+    """VACUUM ANALYZE (outside a transaction): fresh statistics and visibility map."""
+    next(OWN_TRANSACTIONS)
+    with contextlib.closing(psycopg2.connect(url)) as connection:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM ANALYZE {tables}")
+
+
+def wait_until_gone(url: str, pids: list[int], timeout: float = 10.0) -> None:
+    """Wait until none of these server processes is left (their statistics are then sent)."""
+    deadline = time.monotonic() + timeout
+    while pids and query(url, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                         (pids,))[0][0]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"PostgreSQL processes {pids} did not end")
+        time.sleep(0.02)
+
+
 def reset(url: str) -> None:
-    query(url, "TRUNCATE events, tickets, agents RESTART IDENTITY")
+    query(url, "TRUNCATE events, comments, tickets, agents RESTART IDENTITY")
 
 
 PENDING_SQL = "SELECT count(*) FROM events WHERE published_at IS NULL AND failed_at IS NULL"

@@ -44,14 +44,16 @@ def print_parameters(args, url: str) -> None:
     print(f"  app: {app_version()}")
     print(f"  machine: {CORES} cores, {platform.machine()}, Linux {platform.release()}, "
           f"Python {platform.python_version()}; PostgreSQL {version} ({where})")
-    print(f"  gunicorn: {args.workers} sync workers x 1 thread, a relay thread in each; "
-          f"client: {args.concurrency} threads (http.client; sync workers close each connection)")
-    if args.scenario != "reads":
+    if args.scenarios & {"writes", "reads"}:
+        threads = os.environ.get("GUNICORN_THREADS", "4")
+        print(f"  gunicorn: {args.workers} workers x {threads} threads (gunicorn.conf.py), a "
+              f"relay thread in each; client: {args.concurrency} threads (http.client)")
+    if "writes" in args.scenarios:
         print(f"  writes: {args.requests:,} requests per set-up and round, {args.rounds} "
               f"round(s) run a-b-c in turn, each after {4 * args.workers} warm-up requests;\n"
               f"  slow Ably answers each publish after {args.ably_delay:g} s; relay batch 100 "
               f"events, poll 1 s (app defaults)")
-    if args.scenario != "writes":
+    if "reads" in args.scenarios:
         print(f"  reads: {args.seed_rows:,} seeded tickets, 50 agents, per_page={PER_PAGE}; "
               f"{args.reps} timed requests per case after {2 * args.workers} warm-up ones")
 

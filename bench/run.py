@@ -11,6 +11,13 @@ writes: POST a ticket then PATCH it, from C client threads against W gunicorn wo
   latency, errors; publish lag, backlog and drain time from the events table; CPU per request.
 reads: seed a large tickets table in SQL, then time the first page, a deep page by offset and
   by cursor, a filtered list, two full-text searches and single tickets, one request at a time.
+http: wrk (2 threads, 32 connections) against the server pinned to one core, PostgreSQL, wrk and
+  the Ably stand-in on the others: GET by id, a filtered page of 20, POST, PATCH, for the floor
+  (bench/floor.py: plain Flask, raw psycopg2, orjson), the app, and the app with realtime on.
+memory: every worker's RSS over many requests (a mix of the four), realtime on.
+scale: the list queries, one client, at 10,000 and at 1,000,000 tickets (seeded in SQL).
+
+Every request carries the credential of bench/credentials.py (none before access control).
 
 Everything listens on 127.0.0.1. The scratch database is dropped and every process started
 here is terminated at the end, on failure and on SIGTERM too.
@@ -27,10 +34,17 @@ from pathlib import Path
 # Run as a file (python bench/run.py), the checkout is not on sys.path yet.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.credentials import authorize
 from bench.infra import scratch_database
+from bench.memory import run_memory
 from bench.reads import PER_PAGE, run_reads
 from bench.report import print_parameters, print_reads, print_writes
+from bench.scale import run_scale
+from bench.tables import print_http, print_memory, print_scale
+from bench.throughput import http_load, run_http
 from bench.writes import run_writes
+
+SCENARIOS = ["writes", "reads", "http", "memory", "scale"]
 
 CORES = os.cpu_count() or 1
 
@@ -38,7 +52,8 @@ CORES = os.cpu_count() or 1
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", choices=["writes", "reads", "all"], default="all")
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], action="append",
+                        help="run only these (repeatable); default all")
     parser.add_argument("--quick", action="store_true",
                         help="small N, seed, repetitions and one round (CI smoke run)")
     parser.add_argument("--requests", type=int,
@@ -60,7 +75,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url",
                         help="a PostgreSQL server to use instead of the embedded one: a scratch "
                              "database is created beside the one named, and dropped")
+    add_http_arguments(parser)
     args = parser.parse_args(argv)
+    args.scenarios = set(SCENARIOS if not args.scenario or "all" in args.scenario
+                         else args.scenario)
+    defaults = {"seconds": (10, 3), "warmup_seconds": (3, 1), "http_rows": (10_000, 2_000),
+                "small_rows": (10_000, 2_000), "large_rows": (1_000_000, 20_000),
+                "scale_reps": (50, 5), "rss_requests": (200_000, 5_000),
+                "rss_chunk_seconds": (10, 2)}
+    for name, (normal, quick) in defaults.items():  # the http, memory and scale settings
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else normal)
     args.requests = args.requests or (200 if args.quick else 2000)
     args.rounds = args.rounds or 1
     args.seed_rows = args.seed_rows or (5_000 if args.quick else 200_000)
@@ -72,28 +97,68 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def add_http_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument("--seconds", type=float, help="measured wrk run (10; quick 3)")
+    parser.add_argument("--warmup-seconds", type=float, help="wrk warm-up (3; quick 1)")
+    parser.add_argument("--http-workers", type=int, default=2,
+                        help="gunicorn workers on the server's core (2)")
+    parser.add_argument("--http-threads", type=int, default=4,
+                        help="threads per worker (4: gthread, as deployed; 1: sync workers)")
+    parser.add_argument("--compare-workers", action="store_true",
+                        help="also measure GET and POST with the other worker model")
+    parser.add_argument("--http-rows", type=int, help="tickets seeded for http (10,000)")
+    parser.add_argument("--small-rows", type=int, help="scale: the small table (10,000)")
+    parser.add_argument("--large-rows", type=int, help="scale: the large table (1,000,000)")
+    parser.add_argument("--scale-reps", type=int, help="scale: timed requests per case (50)")
+    parser.add_argument("--rss-requests", type=int, help="memory: requests (200,000)")
+    parser.add_argument("--rss-chunk-seconds", type=float,
+                        help="memory: seconds between RSS readings (10)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # SIGTERM (a CI timeout, say) unwinds through the same finally blocks as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.monotonic()
-    writes = reads = None
+    writes = reads = http = memory = scale = None
     with tempfile.TemporaryDirectory(prefix="ticketing-bench-") as logs, \
             scratch_database(args.database_url) as url:
-        if args.scenario in ("writes", "all"):
+        credential = authorize(url)
+        if "writes" in args.scenarios:
             writes = run_writes(args, url, Path(logs))
-        if args.scenario in ("reads", "all"):
+        if "reads" in args.scenarios:
             reads = run_reads(args, url, Path(logs))
+        if args.scenarios & {"http", "memory"}:
+            load = http_load(args, url, Path(logs))
+            http = run_http(args, url, Path(logs), load) if "http" in args.scenarios else None
+            memory = run_memory(args, url, Path(logs), load) if "memory" in args.scenarios \
+                else None
+        if "scale" in args.scenarios:
+            scale = run_scale(args, url, Path(logs))
         print_parameters(args, url)
+        print(f"  credential: {credential}")
     if writes:
         print_writes(writes)
     if reads:
         print_reads(*reads)
+    if http:
+        print_http(http, http_parameters(args))
+    if "memory" in args.scenarios:
+        print_memory(memory)
+    if scale:
+        print_scale(*scale)
     print(f"\nTotal run time {time.monotonic() - began:.0f} s")
     # A benchmark with failed requests or an undrained backlog is no result: say so in the code.
     failed = writes and any(figures.load.errors or figures.drain_seconds is None
                             for figures in writes)
+    failed = failed or (http and any(figures.non_2xx for figures in http))
     return 1 if failed else 0
+
+
+def http_parameters(args) -> str:
+    return (f"gunicorn pinned to one core; wrk -t2 -c{args.connections}, {args.warmup_seconds:g} s "
+            f"warm-up then {args.seconds:g} s; {args.http_rows:,} tickets")
 
 
 if __name__ == "__main__":

@@ -61,9 +61,9 @@ def test_the_author_is_never_taken_from_the_body(client, ticket):
 
 @pytest.mark.parametrize(("body", "errors"), [
     ({}, {"body": ["Missing data for required field."]}),
-    ({"body": ""}, {"body": ["Length must be between 1 and 50000."]}),
+    ({"body": ""}, {"body": ["Must not be blank."]}),
     ({"body": " \n\t "}, {"body": ["Must not be blank."]}),
-    ({"body": "x" * 50_001}, {"body": ["Length must be between 1 and 50000."]}),
+    ({"body": "x" * 50_001}, {"body": ["Longer than maximum length 50000."]}),
     ({"body": "a\x00b"}, {"body": ["Must not contain NUL characters."]}),
     ({"body": 42}, {"body": ["Not a valid string."]}),
     ({"body": "hi", "public": "maybe"}, {"public": ["Not a valid boolean."]}),
@@ -303,7 +303,9 @@ def test_a_thread_of_10000_comments_pages_by_cursor(client, connection, ticket):
     assert len(replies) == 3333 and all(c["public"] for c in replies)
     numbered = client.get(comments_path(ticket["id"]) + "?per_page=100&page=100").json["data"]
     assert [c["id"] for c in numbered["records"]] == expected[-100:]
-    assert numbered["pagination"]["total"] == 10_000
+    # Counting stops at pagination.COUNT_LIMIT; the last page still says it is the last.
+    assert {k: numbered["pagination"][k] for k in ("total", "total_exact", "next_cursor")} == {
+        "total": 1_000, "total_exact": False, "next_cursor": None}
 
 
 @pytest.mark.parametrize("public", [None, True])

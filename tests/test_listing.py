@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from ticketing import pagination as pagination_module
+
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 PRIORITY_ORDER = ["low", "medium", "high", "urgent"]
 STATUS_ORDER = ["open", "in_progress", "resolved", "closed"]
@@ -119,6 +121,26 @@ def test_page_pagination(client, dated_ticket):
     assert last["pagination"]["next_cursor"] is None
     beyond = client.get("/api/tickets?per_page=2&page=9").json["data"]
     assert beyond["records"] == [] and beyond["pagination"]["total"] == 5
+
+    assert pagination["total_exact"] is True
+
+
+def test_counting_stops_at_the_limit_and_says_so(client, dated_ticket, monkeypatch):
+    monkeypatch.setattr(pagination_module, "COUNT_LIMIT", 3)
+    created = [dated_ticket(days) for days in range(5)]
+    data = client.get("/api/tickets?per_page=2&page=2&sort=created_at").json["data"]
+    assert [t["id"] for t in data["records"]] == created[2:4]
+    assert {k: data["pagination"][k] for k in ("total", "total_exact", "total_pages")} == {
+        "total": 3, "total_exact": False, "total_pages": 2}
+    # Past the counted pages, pages still come, and say whether another follows.
+    assert data["pagination"]["next_cursor"]
+    last = client.get("/api/tickets?per_page=2&page=3&sort=created_at").json["data"]
+    assert [t["id"] for t in last["records"]] == created[4:]
+    assert last["pagination"]["next_cursor"] is None
+    # As many matches as the limit is still an exact count.
+    exact = client.get("/api/tickets?status=open&per_page=2&created_after=2026-01-03").json
+    assert {k: exact["data"]["pagination"][k] for k in ("total", "total_exact")} == {
+        "total": 3, "total_exact": True}
 
 
 def test_default_and_maximum_page_size(client):

@@ -95,3 +95,16 @@ def test_database_outage_fails_fast_and_recovers_without_restart(own_postgres):
         listed = httpx.get(f"{server.url}/api/tickets", headers=auth).json()
         titles = [t["title"] for t in listed["data"]["records"]]
         assert sorted(titles) == ["after", "before"]  # nothing lost, nothing half-written
+
+
+def test_the_access_log_is_written_only_when_asked_for(database_url):
+    # Under LOG_FORMAT=json (the default) the access lines go to stderr with the others.
+    with Gunicorn(database_url, workers=1, GUNICORN_ACCESS_LOG="-") as server:
+        response = httpx.get(f"{server.url}/healthz", headers={"X-Request-ID": "req-42"})
+        assert response.status_code == 200
+        wait_until(lambda: "request_id=req-42" in server.output(), timeout=5)
+        assert 'GET /healthz HTTP/1.1' in server.output()
+    with Gunicorn(database_url, workers=1) as server:
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        time.sleep(0.5)
+        assert "GET /healthz" not in server.output()

@@ -50,8 +50,8 @@ class Config:
     def __init__(self) -> None:
         self.DATABASE_URL = normalize_database_url(env_str("DATABASE_URL"))
         self.MIGRATIONS_DATABASE_URL = normalize_database_url(env_str("MIGRATIONS_DATABASE_URL"))
-        # A sync worker needs one connection per request plus one for its relay thread.
-        self.DB_POOL_SIZE = env_int("DB_POOL_SIZE", 2)
+        # A connection per request thread of a gunicorn worker, plus one for its relay thread.
+        self.DB_POOL_SIZE = env_int("DB_POOL_SIZE", env_int("GUNICORN_THREADS", 4) + 1)
         self.DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 2)
         self.DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 5.0)
         self.DB_POOL_RECYCLE = env_int("DB_POOL_RECYCLE", 1800)

@@ -1,8 +1,11 @@
 """Declarative base, engine and the per-request session."""
 
+import select
+
 from flask import Flask, current_app, g
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from .config import normalize_database_url
@@ -40,7 +43,8 @@ def engine_options(config) -> dict:
         "max_overflow": config["DB_MAX_OVERFLOW"],
         "pool_timeout": config["DB_POOL_TIMEOUT"],
         "pool_recycle": config["DB_POOL_RECYCLE"],
-        "pool_pre_ping": True,
+        # No `SELECT 1` per checkout (14% of a POST's time): _discard_closed_connections instead.
+        "pool_pre_ping": False,
         # Error messages and logs show statements, not their values (search text, emails).
         "hide_parameters": not config.get("DEBUG", False),
         "connect_args": connect_args,
@@ -51,9 +55,41 @@ def make_engine(config, url: str | None = None) -> Engine:
     """Build the engine for `url` (the app's DATABASE_URL by default); connects lazily."""
     url = normalize_database_url(url or config["DATABASE_URL"])
     engine = create_engine(url, **engine_options(config))
+    _discard_closed_connections(engine)
     if config["DB_POOLER_MODE"] == "transaction":
         _set_statement_timeout_per_transaction(engine, config["DB_STATEMENT_TIMEOUT_MS"])
     return engine
+
+
+def closed_by_server(dbapi_connection) -> bool:
+    """Whether the server has hung up on an idle connection, without a round trip.
+
+    An idle connection has nothing to read: a server that restarts, a pooler's idle timeout or
+    pg_terminate_backend() send a last message and close the socket, which makes it readable.
+    A zero-timeout poll() sees that in about a microsecond. (Should anything unasked-for ever
+    arrive on a healthy idle connection, the cost is one needless reconnect.)
+    """
+    if dbapi_connection.closed:
+        return True
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
+
+
+def _discard_closed_connections(engine: Engine) -> None:
+    """Swap a pooled connection the server closed for a fresh one before any work is done.
+
+    Raising DisconnectionError at checkout makes the pool drop that connection and check out
+    another (a new one when none is left), up to three times, so the request that follows a
+    PostgreSQL restart succeeds. A connection that dies silently (a network cut, no FIN) still
+    fails its first statement; that request answers 503 and SQLAlchemy then invalidates the
+    whole pool, so the next requests reconnect.
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection, _record, _proxy) -> None:
+        if closed_by_server(dbapi_connection):
+            raise DisconnectionError("the server closed this pooled connection")
 
 
 def _set_statement_timeout_per_transaction(engine: Engine, timeout_ms: int) -> None:

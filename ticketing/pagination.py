@@ -14,12 +14,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Select, bindparam, func, select, tuple_
+from sqlalchemy import Select, bindparam, func, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from .errors import Unprocessable
 from .schemas.common import check_storable
+
+# Page numbers count the matching rows, but never more than this many: a count reads every row
+# it counts (100 ms for a million), so an uncapped one makes every list as slow as its table is
+# large, while "more than 1,000" serves a reader as well as the exact figure. 1,001 index entries
+# cost about 0.2 ms; `total_exact` in the response says whether `total` is the exact count.
+COUNT_LIMIT = 1_000
 
 
 @dataclass(frozen=True)
@@ -118,15 +124,29 @@ def _cursor_page(session, stmt, sort, cursor, per_page):
     return records, {"per_page": per_page, "next_cursor": next_cursor}
 
 
+def count_up_to(session: Session, stmt: Select, limit: int) -> tuple[int, bool]:
+    """Count the rows `stmt` matches, reading at most `limit` + 1 of them.
+
+    Returns (count, exact); above `limit` the count is `limit` and not exact.
+    """
+    rows = (stmt.order_by(None)
+            .with_only_columns(literal_column("1"), maintain_column_froms=True)
+            .limit(limit + 1).subquery())
+    counted = session.scalar(select(func.count()).select_from(rows))
+    return min(counted, limit), counted <= limit
+
+
 def _numbered_page(session, stmt, sort, page, per_page):
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    page_stmt = stmt.order_by(*sort.order_by()).limit(per_page).offset((page - 1) * per_page)
-    records = session.scalars(page_stmt).all()
-    more = records and page * per_page < total
+    total, exact = count_up_to(session, stmt, COUNT_LIMIT)
+    # One row more than the page says whether another follows, whatever the count reached.
+    page_stmt = stmt.order_by(*sort.order_by()).limit(per_page + 1).offset((page - 1) * per_page)
+    rows = session.scalars(page_stmt).all()
+    records = rows[:per_page]
     return records, {
         "page": page,
         "per_page": per_page,
         "total": total,
+        "total_exact": exact,
         "total_pages": math.ceil(total / per_page),
-        "next_cursor": encode_cursor(sort, records[-1]) if more else None,
+        "next_cursor": encode_cursor(sort, records[-1]) if len(rows) > per_page else None,
     }

@@ -1,7 +1,7 @@
 """idempotency keys: responses kept for retried POSTs
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-21
 """
 
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 from ticketing.db_security import lock_down
 
 revision: str = "0005"
-# The head of this branch when written (0006 came first on main); the lead orders the chain.
-down_revision: str | None = "0006"
+# The head of this branch when written (0006 and 0007 came first on main).
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -112,6 +112,9 @@ class Ticket(ResourceMixin, Base):
         Index("ix_tickets_priority_id", "priority", "id"),
         Index("ix_tickets_status_id", "status", "id"),
         Index("ix_tickets_assigned_to_created_at_id", "assigned_to", "created_at", "id"),
+        # Filters by status and priority, in the default order (migration 0007).
+        Index("ix_tickets_status_priority_created_at_id", "status", "priority", "created_at",
+              "id"),
         Index("ix_tickets_search_vector", "search_vector", postgresql_using="gin"),
         Index("ix_tickets_last_activity_at_id", "last_activity_at", "id"),
         Index("ix_tickets_tags", "tags", postgresql_using="gin"),

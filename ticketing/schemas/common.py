@@ -114,7 +114,11 @@ class NonEmptyUpdateMixin:
 class PaginationSchema(Schema):
     page = fields.Integer(metadata={"description": "Page number (offset pagination only)"})
     per_page = fields.Integer(required=True)
-    total = fields.Integer(metadata={"description": "Matching records (offset pagination only)"})
+    total = fields.Integer(metadata={
+        "description": "Matching records, counted up to 1,000 (offset pagination only)"})
+    total_exact = fields.Boolean(metadata={
+        "description": "False when more than `total` records match and counting stopped there "
+                       "(offset pagination only)"})
     total_pages = fields.Integer(metadata={"description": "Offset pagination only"})
     next_cursor = fields.String(
         allow_none=True,

@@ -1,6 +1,6 @@
 """Ticket operations."""
 
-from sqlalchemy import Select, func, select, union
+from sqlalchemy import ColumnElement, Select, any_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..auth import Actor
@@ -28,7 +28,7 @@ def filtered_tickets(args: dict) -> Select:
         stmt = stmt.where(Ticket.assigned_to.is_(None) if assignee is None
                           else Ticket.assigned_to == assignee)
     if args.get("q"):
-        stmt = stmt.where(Ticket.id.in_(matching_ticket_ids(args["q"])))
+        stmt = stmt.where(text_matches(args["q"]))
     stmt = conversation_filters(stmt, args)
     if args.get("created_after"):
         stmt = stmt.where(Ticket.created_at >= args["created_after"])
@@ -37,13 +37,19 @@ def filtered_tickets(args: dict) -> Select:
     return stmt
 
 
-def matching_ticket_ids(text: str):
-    """Ids of tickets whose own text or comments match; each side is served by its GIN index."""
+def text_matches(text: str) -> ColumnElement[bool]:
+    """Tickets whose own text or comments match; each side is served by its GIN index.
+
+    `own match OR id = ANY(ids from matching comments)`, not `id IN (... UNION ...)`: a union
+    collects every match before the first row comes out (1.2 s for a common word among a
+    million tickets), while this lets PostgreSQL walk the date index and stop after a page, or
+    OR the two index bitmaps for a rare word (a few ms either way).
+    """
     query = func.websearch_to_tsquery("english", text)
-    return union(
-        select(Ticket.id).where(Ticket.search_vector.bool_op("@@")(query)),
-        select(Comment.ticket_id).where(Comment.search_vector.bool_op("@@")(query)),
-    )
+    from_comments = select(Comment.ticket_id).where(Comment.search_vector.bool_op("@@")(query))
+    # ARRAY(SELECT ...) runs once, and `= ANY(array)` can use the primary key index.
+    in_comments = Ticket.id == any_(func.array(from_comments.scalar_subquery()))
+    return or_(Ticket.search_vector.bool_op("@@")(query), in_comments)
 
 
 def conversation_filters(stmt: Select, args: dict) -> Select:

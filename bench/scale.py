@@ -1,0 +1,105 @@
+"""Scenario scale: the same list queries at two table sizes (10,000 and 1,000,000 tickets).
+
+One client, one request at a time, a single gunicorn worker on the server's core. Each query
+should cost about the same at both sizes; besides the latency, the table says how many ticket
+rows and index entries PostgreSQL read per request (pg_stat_user_tables / _indexes), which is
+what shows a request that reads the whole table.
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .infra import gunicorn, query, wait_until_gone
+from .measure import percentile
+from .reads import COMMON_WORD, PER_PAGE, RARE_WORD, deep_cursor, seed, time_get
+from .throughput import postgres_pinned, split_cores
+
+DEEPEST_PAGE = 10_000
+FLAT_ENOUGH = 1.5  # the largest acceptable ratio, large table over small
+
+
+@dataclass
+class ScaleFigures:
+    case: str
+    rows: int  # tickets in the table
+    samples_ms: list[float]
+    reads_per_request: float  # ticket rows and index entries read
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.samples_ms, 0.5)
+
+
+def cases(url: str, rows: int) -> list[tuple[str, list[str]]]:
+    """(name, paths): a case's requests go round its paths."""
+    agent = query(url, "SELECT assigned_to FROM tickets WHERE assigned_to IS NOT NULL "
+                       "LIMIT 1")[0][0]
+    deep_page = min(DEEPEST_PAGE, rows // PER_PAGE)
+    cursor = deep_cursor(url, (deep_page - 1) * PER_PAGE)
+    ids = [f"/api/tickets/{row[0]}" for row in query(
+        url, "SELECT id FROM tickets ORDER BY random() LIMIT 50")]
+    base = f"/api/tickets?per_page={PER_PAGE}"
+    return [
+        ("default list (newest first)", [base]),
+        ("status=open&priority=high", [f"{base}&status=open&priority=high"]),
+        ("assigned_to=<agent>", [f"{base}&assigned_to={agent}"]),
+        (f"q={COMMON_WORD} (1 in 8 tickets)", [f"{base}&q={COMMON_WORD}"]),
+        (f"q={RARE_WORD} (1 in 200 tickets)", [f"{base}&q={RARE_WORD}"]),
+        ("sort=-priority", [f"{base}&sort=-priority"]),
+        (f"deepest page by cursor (<= {DEEPEST_PAGE:,}th)", [f"{base}&cursor={cursor}"]),
+        ("GET /api/tickets/<id>", ids),
+    ]
+
+
+def ticket_reads(url: str) -> int:
+    """Ticket rows read by sequential scans plus index entries read, since the stats reset."""
+    return query(url, """
+        SELECT coalesce(t.seq_tup_read, 0) + coalesce(sum(i.idx_tup_read), 0)
+        FROM pg_stat_user_tables AS t
+        LEFT JOIN pg_stat_user_indexes AS i ON i.relid = t.relid
+        WHERE t.relname = 'tickets' GROUP BY t.seq_tup_read""")[0][0]
+
+
+def flush_app_statistics(url: str) -> None:
+    """End the app's database sessions: a backend reports its reads when it exits.
+
+    The app's pool then finds its connections closed and opens fresh ones (ticketing/db.py).
+    """
+    pids = [row[0] for row in query(url, """
+        SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+        AND application_name = 'ticketing' AND pid <> pg_backend_pid()""")]
+    for pid in pids:
+        query(url, "SELECT pg_terminate_backend(%s)", (pid,))
+    wait_until_gone(url, pids)
+
+
+def time_size(args, url: str, log_dir: Path, rows: int) -> list[ScaleFigures]:
+    server_core, _ = split_cores()
+    results = []
+    with gunicorn(url, 1, log_dir, f"scale-{rows}", {}, cores=server_core) as server:
+        for name, paths in cases(url, rows):
+            time_get(server.port, paths[:3])  # warm the worker's caches and the pages
+            flush_app_statistics(url)
+            before = ticket_reads(url)
+            requested = [paths[index % len(paths)] for index in range(args.scale_reps)]
+            samples, _ = time_get(server.port, requested)
+            flush_app_statistics(url)
+            reads = (ticket_reads(url) - before) / len(requested)
+            results.append(ScaleFigures(name, rows, samples, reads))
+    return results
+
+
+def run_scale(args, url: str, log_dir: Path) -> tuple[list[ScaleFigures], list[ScaleFigures],
+                                                      list[float]]:
+    _, other_cores = split_cores()
+    timings, seconds = [], []
+    with postgres_pinned(url, other_cores):
+        for rows in (args.small_rows, args.large_rows):
+            print(f"scale: seeding {rows:,} tickets ...", flush=True)
+            began = time.monotonic()
+            seed(url, rows)
+            seconds.append(time.monotonic() - began)
+            print(f"scale: timing at {rows:,} tickets ...", flush=True)
+            timings.append(time_size(args, url, log_dir, rows))
+    return timings[0], timings[1], seconds
