@@ -62,22 +62,26 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(D)sus request_id=%({x-request-i
 
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-if os.environ.get("LOG_FORMAT", "json") == "json":
-    logconfig_dict = {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "ticketing.observability.logs.JsonFormatter"}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
-                                "stream": "ext://sys.stderr"}},
-        # The app adds its own root handler (with request ids) in each worker.
-        "root": {"handlers": [], "level": loglevel.upper()},
-        "loggers": {
-            "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(),
-                               "propagate": False},
-            "gunicorn.access": {"handlers": ["stderr"] if accesslog else [], "level": "INFO",
-                                "propagate": False},
-        },
-    }
+# gunicorn's own lines in the app's format (JSON, or the app's text layout under
+# LOG_FORMAT=text), so that one stream reads the same throughout.
+_formatter = ("ticketing.observability.logs.JsonFormatter"
+              if os.environ.get("LOG_FORMAT", "json") == "json"
+              else "ticketing.observability.logs.TextFormatter")
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"app": {"()": _formatter}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "app",
+                            "stream": "ext://sys.stderr"}},
+    # The app adds its own root handler (with request ids) in each worker.
+    "root": {"handlers": [], "level": loglevel.upper()},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(),
+                           "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"] if accesslog else [], "level": "INFO",
+                            "propagate": False},
+    },
+}
 
 # Prometheus multiprocess mode: workers write samples here, /metrics sums them.
 # One folder per listening address: a second server must not empty this one's.
@@ -89,10 +93,31 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 metrics_dir.mkdir(parents=True, exist_ok=True)
 
 
-def on_starting(server):
-    """Start every server with empty metrics (stale files would be summed in)."""
+def when_ready(server):
+    """Once the address is ours: empty the metrics folder and say where everything is.
+
+    Not earlier (on_starting): a second server that then fails to bind the same address
+    would have emptied the running server's metrics.
+    """
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)
+    for line in startup_lines(server):
+        server.log.info(line)
+
+
+def startup_lines(server) -> list[str]:
+    from sqlalchemy.engine import make_url
+
+    base = f"http://{bind}" if not str(bind).startswith("unix:") else str(bind)
+    database = os.environ.get("DATABASE_URL", "")
+    shown = make_url(database).render_as_string(hide_password=True) if database else "(unset)"
+    return [f"ticketing: serving {base} with {workers} worker(s); API docs at {base}/docs, "
+            f"OpenAPI at {base}/openapi.json; database {shown}"]
+
+
+def post_worker_init(worker):
+    """Start this worker's realtime relay (REALTIME_RELAY=thread) after the fork."""
+    worker.wsgi.extensions["realtime"].start()
 
 
 def child_exit(server, worker):

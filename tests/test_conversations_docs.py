@@ -5,7 +5,8 @@ import pytest
 COMMENTS = "/api/tickets/{ticket_id}/comments"
 OPERATIONS = {
     (COMMENTS, "get"): {"200", "401", "403", "404", "422", "503"},
-    (COMMENTS, "post"): {"201", "400", "401", "403", "404", "413", "422", "503"},
+    # 409: the same Idempotency-Key while its first request still runs.
+    (COMMENTS, "post"): {"201", "400", "401", "403", "404", "409", "413", "422", "503"},
     (COMMENTS + "/{comment_id}", "get"): {"200", "401", "403", "404", "503"},
     (COMMENTS + "/{comment_id}", "patch"): {"200", "400", "401", "403", "404", "409", "413",
                                             "422", "503"},

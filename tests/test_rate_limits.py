@@ -318,7 +318,8 @@ def spread_requests(url: str, count: int, **headers: str) -> list[int]:
 def test_three_gunicorn_workers_share_the_counters_in_redis(app, database_url):
     prefix = f"test-{uuid.uuid4().hex}"
     settings = {"RATE_LIMITS_ENABLED": "true", "REDIS_URL": SHARED_REDIS,
-                "RATE_LIMIT_KEY_PREFIX": prefix, "RATE_LIMIT_ANONYMOUS": "10 per minute"}
+                "RATE_LIMIT_KEY_PREFIX": prefix, "RATE_LIMIT_ANONYMOUS": "10 per minute",
+                "PROXY_HOPS": "1"}  # as behind nginx (deploy/ticketing.env.example)
     try:
         with Gunicorn(database_url, workers=3, **settings) as server:
             codes = spread_requests(server.url, 20)

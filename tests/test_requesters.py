@@ -26,7 +26,8 @@ def test_requester_is_optional_and_its_name_too(make_ticket):
 @pytest.mark.parametrize(("requester", "errors"), [
     ({"name": "Ada"}, {"email": ["Missing data for required field."]}),
     ({"email": "not-an-email"}, {"email": ["Not a valid email address."]}),
-    ({"email": "a@example.com", "name": ""}, {"name": ["Length must be between 1 and 200."]}),
+    ({"email": "a@example.com", "name": ""}, {"name": ["Must not be blank."]}),
+    ({"email": "a@example.com", "name": "  "}, {"name": ["Must not be blank."]}),
     ({"email": "a@example.com", "phone": "1"}, {"phone": ["Unknown field."]}),
     ("a@example.com", {"_schema": ["Invalid input type."]}),
 ])

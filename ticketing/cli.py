@@ -1,5 +1,6 @@
 """`flask db ...`: a thin wrapper over alembic.command, using the app's database URL."""
 
+import functools
 from pathlib import Path
 
 import click
@@ -7,6 +8,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,6 +73,32 @@ def check() -> None:
 
 def register_cli(app: Flask) -> None:
     from .auth.cli import auth_cli
+    from .idempotency.cli import idempotency_cli
 
     app.cli.add_command(db_cli)
     app.cli.add_command(auth_cli)
+    app.cli.add_command(idempotency_cli)
+    for command_ in _commands(app.cli):
+        command_.callback = _one_line_database_errors(command_.callback)
+
+
+def _commands(group: click.Group):
+    for command_ in group.commands.values():
+        if isinstance(command_, click.Group):
+            yield from _commands(command_)
+        elif command_.callback is not None:
+            yield command_
+
+
+def _one_line_database_errors(callback):
+    """A database that cannot be reached is one line on stderr, not a 40-line traceback."""
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except (OperationalError, InterfaceError) as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise click.ClickException(f"database error: {reason}") from None
+
+    return run

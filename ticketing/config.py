@@ -67,7 +67,13 @@ class Config:
 
         self.API_PREFIX = (env_str("API_PREFIX", "api") or "").strip("/")
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
-        self.PROXY_HOPS = env_int("PROXY_HOPS", 1)
+        # Proxies in front that set X-Forwarded-*; none unless the deployment says so
+        # (deploy/ticketing.env.example: 1 for nginx).
+        self.PROXY_HOPS = env_int("PROXY_HOPS", 0)
+        # Writes (PATCH, DELETE) must name the version they change with If-Match (else 428).
+        self.REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
+        # How long a response is kept for replays of its Idempotency-Key.
+        self.IDEMPOTENCY_TTL_HOURS = env_float("IDEMPOTENCY_TTL_HOURS", 24.0)
         # Browser origins allowed to call the API, comma-separated ("*" for any); none by default.
         self.CORS_ORIGINS = [origin.strip() for origin in (env_str("CORS_ORIGINS") or "").split(",")
                              if origin.strip()]

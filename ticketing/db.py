@@ -45,6 +45,8 @@ def engine_options(config) -> dict:
         "pool_recycle": config["DB_POOL_RECYCLE"],
         # No `SELECT 1` per checkout (14% of a POST's time): _discard_closed_connections instead.
         "pool_pre_ping": False,
+        # Error messages and logs show statements, not their values (search text, emails).
+        "hide_parameters": not config.get("DEBUG", False),
         "connect_args": connect_args,
     }
 

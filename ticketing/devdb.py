@@ -38,8 +38,24 @@ def _bin(name: str) -> str:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether PostgreSQL could bind the port: binding, not connecting, also notices the port
+    held by a client connection's end (the ephemeral range covers 54329 and up)."""
     with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
+        # As PostgreSQL binds: sockets of its own closed connections (TIME_WAIT) do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _tail(log: Path, offset: int) -> str:
+    if not log.exists():
+        return ""
+    with open(log, errors="replace") as handle:
+        handle.seek(offset)
+        return handle.read()
 
 
 class EmbeddedPostgres:
@@ -52,6 +68,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = Path(data_dir)
         self._port = port
+        self._port_chosen_here = port is None
 
     @property
     def port(self) -> int:
@@ -59,14 +76,37 @@ class EmbeddedPostgres:
             self._port = self._remembered_port()
         return self._port
 
+    @property
+    def port_file(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.port"
+
     def _remembered_port(self) -> int:
-        port_file = self.data_dir.parent / f"{self.data_dir.name}.port"
-        if port_file.exists():
-            return int(port_file.read_text())
+        if self.port_file.exists():
+            return int(self.port_file.read_text())
+        return self._remember_free_port()
+
+    def _remember_free_port(self) -> int:
         port = next(p for p in range(DEFAULT_PORT, DEFAULT_PORT + 200) if _port_is_free(p))
-        port_file.parent.mkdir(parents=True, exist_ok=True)
-        port_file.write_text(str(port))
+        self.port_file.parent.mkdir(parents=True, exist_ok=True)
+        self.port_file.write_text(str(port))
         return port
+
+    def _free_port_for_start(self) -> int:
+        """The port to start on: the remembered one, or a free one if another program took it.
+
+        A port given explicitly (EMBEDDED_PG_PORT) is never changed behind the user's back.
+        """
+        if _port_is_free(self.port):
+            return self.port
+        if not self._port_chosen_here:
+            sys.exit(f"embedded PostgreSQL: port {self.port} is in use by another program; "
+                     "choose another with EMBEDDED_PG_PORT")
+        taken = self.port
+        self._port = self._remember_free_port()
+        print(f"embedded PostgreSQL: port {taken} is in use by another program; "
+              f"using {self._port} from now on (remembered in {self.port_file.name})",
+              file=sys.stderr)
+        return self._port
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -120,10 +160,22 @@ class EmbeddedPostgres:
                                       "--locale=C.UTF-8"), "initialise")
             if self._pg_ctl(user, "status").returncode == 0:
                 return
-            options = f"-h 127.0.0.1 -p {self.port} -k '' -c max_connections=200"
-            log = self.data_dir / "server.log"
-            self._check(self._pg_ctl(user, "-w", "-t", "60", "-l", str(log), "-o", options,
-                                     "start"), "start", log)
+            self._start_on_a_free_port(user)
+
+    def _start_on_a_free_port(self, user: str | None, attempts: int = 5) -> None:
+        """Start; when another server grabbed the port between our check and the bind (other
+        checkouts start theirs too), move on to the next free port."""
+        log = self.data_dir / "server.log"
+        for attempt in range(attempts):
+            port = self._free_port_for_start()
+            options = f"-h 127.0.0.1 -p {port} -k '' -c max_connections=200"
+            log_size = log.stat().st_size if log.exists() else 0
+            result = self._pg_ctl(user, "-w", "-t", "60", "-l", str(log), "-o", options, "start")
+            lost_race = (result.returncode != 0 and self._port_chosen_here
+                         and "Address already in use" in _tail(log, log_size))
+            if not lost_race or attempt == attempts - 1:
+                self._check(result, "start", log)
+                return
 
     def stop(self) -> None:
         with self._lock():

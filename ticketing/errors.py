@@ -1,9 +1,9 @@
 """One error envelope for every failure: `{"status": false, "message": ..., "errors": {...}}`."""
 
 import logging
+import traceback
 
 from flask import Flask, current_app
-from psycopg2.errors import QueryCanceled
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
@@ -17,6 +17,9 @@ MESSAGES = {
     401: "Authentication required",
     403: "Not permitted",
     413: "Request body too large",
+    415: "Unsupported media type",
+    412: "Precondition failed",
+    428: "Precondition required",
     422: "Validation failed",
     500: "Internal server error",
     503: "Service unavailable",
@@ -31,10 +34,12 @@ class DomainError(Exception):
     status = 400
     headers: dict[str, str] = {}
 
-    def __init__(self, message: str, errors: dict | None = None) -> None:
+    def __init__(self, message: str, errors: dict | None = None,
+                 headers: dict | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors or {}
+        self.headers = {**type(self).headers, **(headers or {})}  # class defaults, then these
 
 
 class Unauthorized(DomainError):
@@ -62,6 +67,14 @@ class Unprocessable(DomainError):
 
 class Unavailable(DomainError):
     status = 503
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+
+
+class PreconditionRequired(DomainError):
+    status = 428
 
 
 def error_body(status: int, message: str | None = None, errors: dict | None = None) -> dict:
@@ -95,19 +108,60 @@ def http_error_body(error: HTTPException) -> dict:
     return error_body(error.code or 500, message, errors)
 
 
+def http_error_headers(error: HTTPException) -> dict:
+    """Headers the status calls for (`Allow` on 405, RFC 9110) plus any the raiser set."""
+    headers = {}
+    valid_methods = getattr(error, "valid_methods", None)
+    if error.code == 405 and valid_methods:
+        headers["Allow"] = ", ".join(sorted(valid_methods))
+    data = getattr(error, "data", None) or {}
+    headers.update(data.get("headers") or {})
+    return headers
+
+
 def handle_domain_error(error: DomainError):
     return error_body(error.status, error.message, error.errors), error.status, error.headers
 
 
-def unavailable(message: str):
+def unavailable(message: str, retry_after: int = 5):
     """A 503 the client may retry shortly."""
-    return error_body(503, message), 503, {"Retry-After": "5"}
+    return error_body(503, message), 503, {"Retry-After": str(retry_after)}
+
+
+# SQLSTATE (or its two-character class) -> what the client is told; all may be retried.
+# https://www.postgresql.org/docs/current/errcodes-appendix.html
+TRANSIENT_FAILURES = {
+    "40P01": ("A concurrent request deadlocked with this one; retry it", 1),
+    "40001": ("A concurrent request changed the same data; retry it", 1),
+    "55P03": ("A record this request needs is locked by another request; retry shortly", 2),
+    "57014": ("The database took too long to answer", 5),
+    "53": ("The database is short of resources (disk, memory or connections)", 30),
+}
+# Aborted before any effect: running the request once more is safe and usually succeeds.
+RETRY_ONCE = {"40P01", "40001"}
+
+
+def sqlstate(error: BaseException) -> str | None:
+    return getattr(getattr(error, "orig", None), "pgcode", None)
+
+
+def is_retryable(error: BaseException) -> bool:
+    return isinstance(error, sa_exc.DBAPIError) and sqlstate(error) in RETRY_ONCE
+
+
+def _transient(code: str | None) -> tuple[str, int] | None:
+    if code is None:
+        return None
+    return TRANSIENT_FAILURES.get(code) or TRANSIENT_FAILURES.get(code[:2])
+
+
+def _first_line(error: BaseException) -> str:
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
 
 
 def handle_database_unavailable(error: sa_exc.SQLAlchemyError):
     # One line, no traceback: during an outage every request ends here.
-    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-    log.error("database unavailable: %s", reason)
+    log.error("database unavailable: %s", _first_line(error))
     return unavailable("Database unavailable, try again shortly")
 
 
@@ -117,6 +171,15 @@ def handle_unexpected(error: Exception):
     return error_body(500, errors=errors), 500
 
 
+def log_database_error(error: sa_exc.DBAPIError, message: str) -> None:
+    """Log the statement and the error code, never values: neither the parameters nor
+    PostgreSQL's message, which quotes them ('invalid input syntax for type uuid: "..."')."""
+    stack = "".join(traceback.format_tb(error.__traceback__))
+    detail = f": {_first_line(error)}" if current_app.debug else ""
+    log.error("%s: SQLSTATE %s %s%s", message, sqlstate(error), type(error.orig).__name__,
+              detail, extra={"sql": error.statement, "stack": stack})
+
+
 def is_connection_problem(error: sa_exc.DBAPIError) -> bool:
     return bool(error.connection_invalidated) or isinstance(
         error, sa_exc.OperationalError | sa_exc.InterfaceError
@@ -124,12 +187,15 @@ def is_connection_problem(error: sa_exc.DBAPIError) -> bool:
 
 
 def handle_database_error(error: sa_exc.DBAPIError):
-    if isinstance(error.orig, QueryCanceled):
-        log.error("query cancelled by statement_timeout: %s", error.statement)
-        return unavailable("The database took too long to answer")
+    transient = _transient(sqlstate(error))
+    if transient is not None:
+        log_database_error(error, "database refused the request")
+        return unavailable(*transient)
     if is_connection_problem(error):
         return handle_database_unavailable(error)
-    return handle_unexpected(error)
+    log_database_error(error, "unexpected database error")
+    errors = {"detail": [_first_line(error)]} if current_app.debug else None
+    return error_body(500, errors=errors), 500
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -188,6 +188,8 @@ class Gunicorn:
             "GUNICORN_THREADS": str(self.threads),
             "LOG_LEVEL": "info",
             "LOG_FORMAT": "text",
+            # As deploy/ticketing.env.example says: nginx in front.
+            "PROXY_HOPS": "1",
             "RATE_LIMITS_ENABLED": "false",  # these tests send more than an address may
         })
         return env

@@ -5,6 +5,7 @@ from flask.views import MethodView
 
 from ..auth import Permission, current_actor, requires
 from ..db import db
+from ..idempotency import idempotent
 from ..schemas.comment import (
     CommentCreateSchema,
     CommentQuerySchema,
@@ -35,6 +36,7 @@ class Comments(MethodView):
         return page("Comments have been fetched.", records, pagination)
 
     @requires(Permission.WRITE_COMMENTS)
+    @idempotent
     @blp.arguments(CommentCreateSchema)
     @blp.response(201, envelope(CommentSchema))
     @documents_errors(blp, 400, 404, 413, 503)

@@ -1,19 +1,68 @@
 """What the resource views share: the blueprint class, the envelope, documented errors."""
 
+import functools
 import json
+import logging
 from http import HTTPStatus
 from typing import Any
 
 import flask_smorest
+from apispec import BasePlugin
+from sqlalchemy.exc import DBAPIError
 from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import UnsupportedMediaType
+
+from ..db import db
+from ..errors import is_retryable, sqlstate
+
+log = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json"
 
 
 class Parser(FlaskParser):
+    def load_json(self, req, schema):
+        # webargs ignores a body that is not labelled JSON, which then reads as "missing field".
+        if req.content_length != 0 and req.get_data(cache=True) and not req.is_json:
+            raise unsupported_media_type(req.mimetype)
+        return super().load_json(req, schema)
+
     def _raw_load_json(self, req):
         try:
             return super()._raw_load_json(req)
         except RecursionError as error:  # absurdly deep nesting is malformed input too
             raise json.JSONDecodeError("Nested too deeply", "[", 0) from error
+
+
+def unsupported_media_type(mimetype: str) -> UnsupportedMediaType:
+    error = UnsupportedMediaType()
+    sent = f"'{mimetype}'" if mimetype else "no Content-Type"
+    error.data = {"message": f"Send the body as {JSON_TYPE}, not {sent}",
+                  "errors": {"Content-Type": [f"Must be {JSON_TYPE}."]}}
+    return error
+
+
+def null_means_null(self, field, ret, **kwargs) -> dict:
+    """A nullable nested object is that object or null, not "any object or null".
+
+    apispec writes OpenAPI 3.0's nullable reference as `anyOf: [ref, {type: object,
+    nullable: true}]`, whose second branch accepts `{}` too; `enum: [null]` admits only null.
+    Registered on the Api's marshmallow converter (init_api).
+    """
+    branches = ret.get("anyOf")
+    if not branches or {"type": "object", "nullable": True} not in branches:
+        return {}
+    return {"anyOf": [{"nullable": True, "enum": [None]} if branch == {
+        "type": "object", "nullable": True} else branch for branch in branches]}
+
+
+class SchemaExtrasPlugin(BasePlugin):
+    """Add a schema's OPENAPI_EXTRAS (what fields cannot say, e.g. minProperties) to OpenAPI."""
+
+    def schema_helper(self, name, definition, **kwargs):
+        schema = kwargs.get("schema")
+        schema_class = schema if isinstance(schema, type) else type(schema)
+        return dict(getattr(schema_class, "OPENAPI_EXTRAS", {}))
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -41,3 +90,24 @@ def documents_errors(blp, *statuses: int):
         return view
 
     return decorate
+
+
+def retry_transient_failure(view):
+    """Run the view once more after a deadlock or serialization failure.
+
+    PostgreSQL aborted the whole transaction before it took effect, and side effects (events
+    to publish) only happen after a commit, so the second run starts from a clean slate.
+    """
+
+    @functools.wraps(view)
+    def run(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except DBAPIError as error:
+            if not is_retryable(error):
+                raise
+            log.warning("retrying the request once after SQLSTATE %s", sqlstate(error))
+            db.session.rollback()
+        return view(*args, **kwargs)
+
+    return run

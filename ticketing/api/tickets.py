@@ -5,6 +5,7 @@ from flask.views import MethodView
 
 from ..auth import Permission, current_actor, requires
 from ..db import db
+from ..idempotency import idempotent
 from ..schemas.common import MessageEnvelopeSchema, envelope
 from ..schemas.ticket import (
     TicketCreateSchema,
@@ -15,6 +16,13 @@ from ..schemas.ticket import (
 from ..services import tickets as service
 from . import comments
 from .common import Blueprint, documents_errors, ok, page
+from .etags import (
+    check_if_match,
+    documents_conditional_read,
+    documents_conditional_write,
+    etag_header,
+    not_modified,
+)
 
 blp = Blueprint("tickets", __name__, url_prefix="/tickets", description="Support tickets")
 blp.register_blueprint(comments.blp)
@@ -35,6 +43,7 @@ class Tickets(MethodView):
         return page("Tickets have been fetched.", records, pagination)
 
     @requires(Permission.WRITE_TICKETS)
+    @idempotent
     @blp.arguments(TicketCreateSchema)
     @blp.response(201, envelope(TicketSchema))
     @documents_errors(blp, 400, 413, 503)
@@ -43,7 +52,8 @@ class Tickets(MethodView):
         ticket = service.create_ticket(db.session, data, current_actor())
         db.session.commit()
         location = url_for("tickets.TicketById", ticket_id=ticket.id, _external=True)
-        return ok("Ticket has been created.", ticket), {"Location": location}
+        return ok("Ticket has been created.", ticket), {"Location": location,
+                                                        **etag_header(ticket)}
 
 
 @blp.route("/<ticket_id>")
@@ -51,28 +61,35 @@ class TicketById(MethodView):
     @requires(Permission.READ)
     @blp.response(200, envelope(TicketSchema))
     @documents_errors(blp, 404, 503)
+    @documents_conditional_read(blp)
     def get(self, ticket_id):
         """Get a ticket"""
-        return ok("Ticket has been fetched.", service.get_ticket(db.session, ticket_id))
+        ticket = service.get_ticket(db.session, ticket_id)
+        return not_modified(ticket) or (ok("Ticket has been fetched.", ticket),
+                                        etag_header(ticket))
 
     @requires(Permission.WRITE_TICKETS)
     @blp.arguments(TicketUpdateSchema)
     @blp.response(200, envelope(TicketSchema))
     @documents_errors(blp, 400, 404, 413, 503)
+    @documents_conditional_write(blp)
     def patch(self, values, ticket_id):
         """Update a ticket
 
         Send any of title, description, status, priority, assigned_to; null unassigns.
         """
+        check_if_match(service.get_ticket(db.session, ticket_id, lock=True), "Ticket")
         ticket, _changes = service.update_ticket(db.session, ticket_id, values, current_actor())
         db.session.commit()
-        return ok("Ticket has been updated.", ticket)
+        return ok("Ticket has been updated.", ticket), etag_header(ticket)
 
     @requires(Permission.DELETE_TICKETS)
     @blp.response(200, MessageEnvelopeSchema)
     @documents_errors(blp, 404, 503)
+    @documents_conditional_write(blp, returns_etag=False)
     def delete(self, ticket_id):
         """Delete a ticket"""
+        check_if_match(service.get_ticket(db.session, ticket_id, lock=True), "Ticket")
         service.delete_ticket(db.session, ticket_id, current_actor())
         db.session.commit()
         return ok("Ticket has been deleted.")

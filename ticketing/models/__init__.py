@@ -4,6 +4,8 @@ from .agent import Agent
 from .api_key import ApiKey
 from .comment import Comment
 from .event import Event
+from .idempotency_key import IdempotencyKey
 from .ticket import Ticket, TicketPriority, TicketStatus
 
-__all__ = ["Agent", "ApiKey", "Comment", "Event", "Ticket", "TicketPriority", "TicketStatus"]
+__all__ = ["Agent", "ApiKey", "Comment", "Event", "IdempotencyKey", "Ticket", "TicketPriority",
+           "TicketStatus"]

@@ -48,8 +48,16 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """`time level logger [request id] message`, for the app's and gunicorn's lines alike;
+    `[-]` outside a request."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not getattr(record, "request_id", None):
+            record = logging.makeLogRecord({**vars(record), "request_id": "-"})
+        return super().format(record)
 
 
 def make_handler(log_format: str) -> logging.Handler:
@@ -79,12 +87,15 @@ def _start_request() -> None:
 def _finish_request(response):
     response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
     duration_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
-    log.info("%s %s %s", request.method, request.path, response.status_code, extra={
+    fields = {
         "request_id": g.get("request_id"), "method": request.method, "path": request.path,
         "status": response.status_code,
         "duration_ms": round(duration_ms, 2), "remote_addr": request.remote_addr,
         "user_agent": request.user_agent.string or None,
-    })
+    }
+    # The duration in the message too: text logs show only the message.
+    log.info("%s %s %s %.1fms", request.method, request.path, response.status_code,
+             duration_ms, extra=fields)
     return response
 
 

@@ -94,7 +94,8 @@ def metrics_view() -> Response:
     except Exception:  # the database being down must not hide the other metrics
         current_app.logger.warning("metrics: realtime backlog unavailable", exc_info=True)
     _observe_pool()
-    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: CONTENT_TYPE_LATEST has its charset, Flask would add another.
+    return Response(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 def init_app(app: Flask) -> None:

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from ..auth.roles import Role
 from .common import (
+    NOT_BLANK,
     Email,
     NonEmptyUpdateMixin,
     PageQuerySchema,
@@ -14,7 +15,7 @@ from .common import (
 
 
 def _name_field(**kwargs) -> TrimmedString:
-    return TrimmedString(validate=validate.Length(min=1, max=200),
+    return TrimmedString(validate=[NOT_BLANK, validate.Length(max=200)],
                          metadata={"example": "Ada Lovelace"}, **kwargs)
 
 
@@ -60,6 +61,6 @@ class AgentUpdateSchema(NonEmptyUpdateMixin, StrictSchema):
 
 
 class AgentQuerySchema(PageQuerySchema):
-    q = TrimmedString(validate=validate.Length(min=1, max=200),
+    q = TrimmedString(validate=[NOT_BLANK, validate.Length(max=200)],
                       metadata={"description": "Search in name and email (substring, any case)"})
     sort = sort_field(("created_at", "updated_at", "name", "email"))

@@ -5,7 +5,15 @@ from datetime import UTC, datetime
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from ..auth.roles import Role
-from .common import ActorSchema, PageQuerySchema, StrictSchema, TrimmedString, sort_field
+from .common import (
+    NOT_BLANK,
+    ActorSchema,
+    PageQuerySchema,
+    StrictSchema,
+    TrimmedString,
+    UtcDateTime,
+    sort_field,
+)
 
 
 class ApiKeySchema(Schema):
@@ -27,11 +35,15 @@ class ApiKeyCreatedSchema(ApiKeySchema):
 
 
 class ApiKeyCreateSchema(StrictSchema):
-    name = TrimmedString(required=True, validate=validate.Length(min=1, max=100),
+    # One expiry or none (see one_expiry); stated in OpenAPI by api.common.SchemaExtrasPlugin.
+    OPENAPI_EXTRAS = {"not": {"required": ["expires_in_days", "expires_at"]}}
+
+    name = TrimmedString(required=True, validate=[NOT_BLANK, validate.Length(max=100)],
                          metadata={"example": "zapier-sync"})
     role = fields.Enum(Role, by_value=True, required=True)
     expires_in_days = fields.Integer(validate=validate.Range(min=1, max=3650))
-    expires_at = fields.AwareDateTime(metadata={"description": "ISO 8601 with an offset"})
+    expires_at = UtcDateTime(metadata={"description": "ISO 8601, UTC when no offset; in the "
+                                                      "future; not with expires_in_days"})
 
     @validates("expires_at")
     def in_future(self, value, **kwargs):

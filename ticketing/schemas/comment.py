@@ -1,19 +1,15 @@
 """Comment input, output and query schemas."""
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
-from .common import ActorSchema, PageQuerySchema, StrictSchema, Text
+from .common import NOT_BLANK, ActorSchema, PageQuerySchema, StrictSchema, Text
 
 MAX_BODY = 50_000
 
 
-def not_blank(value: str) -> None:
-    if value and not value.strip():
-        raise ValidationError("Must not be blank.")
-
-
 def _body_field() -> Text:
-    return Text(required=True, validate=[validate.Length(min=1, max=MAX_BODY), not_blank],
+    # NOT_BLANK: the same rule as ticket descriptions, stated in OpenAPI as its pattern.
+    return Text(required=True, validate=[NOT_BLANK, validate.Length(max=MAX_BODY)],
                 metadata={"description": f"1-{MAX_BODY:,} characters, stored as given",
                           "example": "Could you send us a screenshot of the error?"})
 

@@ -1,8 +1,24 @@
 """Building blocks shared by the resource schemas: trimmed strings, envelopes, pagination."""
 
+from datetime import UTC
 from functools import cache
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+# Page numbers stop here (Zendesk's limit too): OFFSET makes PostgreSQL walk every skipped row,
+# so deeper pages are read with cursors, which cost the same at any depth.
+MAX_PAGE = 100
+# What check_storable accepts, and that plus one character other than white space, as the
+# `pattern` OpenAPI states (JSON cannot carry the lone surrogates check_storable also refuses).
+STORABLE_PATTERN = r"^[^\u0000]*$"
+# White space as JSON Schema's (ECMA-262) `\s` means it, spelled out: Python's `\s` and
+# str.strip() also take \x1c-\x1f and \x85, which a generated client would call text.
+WHITE_SPACE = r"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+WHITE_SPACE_CHARS = "\t\n\v\f\r \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + (
+    "\u2028\u2029\u202f\u205f\u3000\ufeff")
+NOT_BLANK = validate.Regexp(rf"^[^\u0000]*[^\u0000{WHITE_SPACE}][^\u0000]*$",
+                            error="Must not be blank.")
+UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
 def check_storable(value: str) -> str:
@@ -16,8 +32,17 @@ def check_storable(value: str) -> str:
     return value
 
 
+def _documents_pattern(field: fields.Field) -> None:
+    if not any(isinstance(rule, validate.Regexp) for rule in field.validators):
+        field.metadata = {"pattern": STORABLE_PATTERN, **field.metadata}
+
+
 class Text(fields.String):
     """A string PostgreSQL can store."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        _documents_pattern(self)
 
     def _deserialize(self, value, attr, data, **kwargs):
         return check_storable(super()._deserialize(value, attr, data, **kwargs))
@@ -27,10 +52,45 @@ class TrimmedString(Text):
     """A storable string with surrounding white space removed before validation."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        return super()._deserialize(value, attr, data, **kwargs).strip(WHITE_SPACE_CHARS)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 time, UTC when it has no offset, returned in UTC.
+
+    In UTC because PostgreSQL refuses offsets beyond ±15:59 that RFC 3339 and Python accept;
+    a time that leaves the representable range once converted is invalid.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(default_timezone=UTC, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError as error:
+            raise ValidationError("Out of the supported range of dates.") from error
+
+
+class RepeatableList(fields.List):
+    """A query parameter given repeated (`?a=x&a=y`), comma-separated (`?a=x,y`), or both."""
+
+    is_multiple = True  # webargs reads every occurrence, not only the first
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = value if isinstance(value, list | tuple) else [value]
+        if not all(isinstance(item, str) for item in items):
+            raise self.make_error("invalid")
+        parts = [part for item in items for part in item.split(",")]
+        return super()._deserialize(parts, attr, data, **kwargs)
 
 
 class Email(fields.Email):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        _documents_pattern(self)
+
     def _deserialize(self, value, attr, data, **kwargs):
         return check_storable(super()._deserialize(value, attr, data, **kwargs))
 
@@ -43,6 +103,8 @@ class StrictSchema(Schema):
 
 
 class NonEmptyUpdateMixin:
+    OPENAPI_EXTRAS = {"minProperties": 1}  # see api.common.SchemaExtrasPlugin
+
     @validates_schema
     def require_one_field(self, data, **kwargs):
         if not data:
@@ -65,9 +127,13 @@ class PaginationSchema(Schema):
 
 
 class PageQuerySchema(StrictSchema):
-    page = fields.Integer(validate=validate.Range(min=1, max=1_000_000))
+    page = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_PAGE, error=(
+            f"Page numbers go from 1 to {MAX_PAGE}; to read further, pass "
+            "pagination.next_cursor as cursor (cursors reach any depth).")),
+        metadata={"description": f"Page number, 1 to {MAX_PAGE}; use `cursor` beyond that"})
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(
+    cursor = Text(
         validate=validate.Length(min=1, max=1000),
         metadata={"description": "`pagination.next_cursor` of the previous page"},
     )

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from .common import ActorSchema, StrictSchema
+from .common import ActorSchema, StrictSchema, Text
 
 
 class EventSchema(Schema):
@@ -29,7 +29,7 @@ class EventSchema(Schema):
 
 
 class FeedQuerySchema(StrictSchema):
-    after = fields.String(validate=validate.Length(max=200),
+    after = Text(validate=validate.Length(max=200),
                           metadata={"description": "`pagination.next_cursor` of the last read"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 

@@ -3,13 +3,14 @@
 import re
 
 from marshmallow import Schema, ValidationError, fields, validate
-from webargs.fields import DelimitedList
 
-from .common import StrictSchema, TrimmedString
+from .common import NOT_BLANK, RepeatableList, StrictSchema, TrimmedString
 
 MAX_TAGS = 20
 TAG_PATTERN = re.compile(r"[\w.:-]{1,50}")
 TAG_RULE = "1-50 letters, digits, '-', '_', ':' or '.'"
+# What OpenAPI promises: ASCII (JSON Schema's \w), a subset of what TAG_PATTERN accepts.
+TAG_DOC_PATTERN = r"^[A-Za-z0-9_.:-]{1,50}$"
 
 
 def normalize_tag(value: str) -> str | None:
@@ -20,6 +21,11 @@ def normalize_tag(value: str) -> str | None:
 
 class Tag(TrimmedString):
     """One tag, trimmed and lower-cased."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("metadata", {})
+        super().__init__(**kwargs)
+        self.metadata = {**self.metadata, "pattern": TAG_DOC_PATTERN}
 
     def _deserialize(self, value, attr, data, **kwargs):
         tag = normalize_tag(super()._deserialize(value, attr, data, **kwargs))
@@ -36,6 +42,8 @@ class TagSet(fields.List):
                                                       "trimmed, lower-cased, returned sorted",
                                        "example": ["billing", "vpn"]})
         super().__init__(Tag(), **kwargs)
+        # What OpenAPI promises; the server counts distinct tags after lower-casing.
+        self.metadata = {**self.metadata, "maxItems": MAX_TAGS}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, list) and len(value) > 5 * MAX_TAGS:
@@ -46,9 +54,10 @@ class TagSet(fields.List):
         return tags
 
 
-def tag_filter(description: str) -> DelimitedList:
-    return DelimitedList(Tag(), validate=validate.Length(min=1, max=MAX_TAGS),
-                         metadata={"description": description})
+def tag_filter(description: str) -> RepeatableList:
+    return RepeatableList(Tag(), validate=validate.Length(min=1, max=MAX_TAGS),
+                          metadata={"description": f"{description}: repeat the parameter, or "
+                                                   "separate tags with commas"})
 
 
 class TagsInputSchema(StrictSchema):
@@ -65,7 +74,7 @@ class TagListSchema(Schema):
 
 
 class TagQuerySchema(StrictSchema):
-    q = TrimmedString(validate=validate.Length(min=1, max=50),
+    q = TrimmedString(validate=[NOT_BLANK, validate.Length(max=50)],
                       metadata={"description": "Only tags starting with this (case-insensitive)"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000),
                            metadata={"description": "At most this many tags, most used first"})

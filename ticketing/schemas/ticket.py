@@ -1,19 +1,23 @@
 """Ticket input, output and query schemas."""
 
-from datetime import UTC
+import re
+import uuid
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
-from webargs.fields import DelimitedList
 
 from ..models import TicketPriority, TicketStatus
 from .common import (
+    NOT_BLANK,
+    UUID_PATTERN,
     ActorSchema,
     Email,
     NonEmptyUpdateMixin,
     PageQuerySchema,
+    RepeatableList,
     StrictSchema,
     Text,
     TrimmedString,
+    UtcDateTime,
     sort_field,
 )
 from .tag import TagSet, tag_filter
@@ -24,7 +28,7 @@ TICKET_SORTS = ("created_at", "updated_at", "last_activity_at", "priority", "sta
 class RequesterSchema(StrictSchema):
     """Who asked; the email is stored as given and matched without regard to case."""
 
-    name = TrimmedString(allow_none=True, validate=validate.Length(min=1, max=200),
+    name = TrimmedString(allow_none=True, validate=[NOT_BLANK, validate.Length(max=200)],
                          metadata={"example": "Ada Lovelace"})
     email = Email(required=True, validate=validate.Length(max=320),
                   metadata={"example": "ada@example.com"})
@@ -58,13 +62,16 @@ class TicketSchema(Schema):
 
 
 def _title_field(**kwargs) -> TrimmedString:
-    return TrimmedString(validate=validate.Length(min=1, max=200),
-                         metadata={"example": "Issue with login"}, **kwargs)
+    return TrimmedString(validate=[NOT_BLANK, validate.Length(max=200)],
+                         metadata={"example": "Issue with login",
+                                   "description": "Surrounding white space is removed"},
+                         **kwargs)
 
 
 def _description_field(**kwargs) -> Text:
-    return Text(validate=validate.Length(min=1, max=20_000),
-                         metadata={"example": "User unable to log in to the platform"}, **kwargs)
+    # Kept as written (leading spaces may indent a code sample), but never blank.
+    return Text(validate=[NOT_BLANK, validate.Length(max=20_000)],
+                metadata={"example": "User unable to log in to the platform"}, **kwargs)
 
 
 def _assigned_to_field() -> fields.UUID:
@@ -101,34 +108,41 @@ class TicketUpdateSchema(NonEmptyUpdateMixin, StrictSchema):
 class AssigneeField(fields.String):
     """An agent id, or `none` for unassigned tickets (returned as None)."""
 
+    PATTERN = f"^(?:[nN][oO][nN][eE]|{UUID_PATTERN})$"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(metadata={"pattern": self.PATTERN,
+                                   "description": "An agent id, or `none` for unassigned"},
+                         **kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
-        if value.lower() == "none":
-            return None
-        return fields.UUID()._deserialize(value, attr, data, **kwargs)
+        if not re.fullmatch(self.PATTERN, value):
+            raise ValidationError("Not an agent id or `none`.")
+        return None if value.lower() == "none" else uuid.UUID(value)
 
 
-def _enum_list(enum_cls) -> DelimitedList:
+def _enum_list(enum_cls) -> RepeatableList:
     choices = ", ".join(member.value for member in enum_cls)
-    return DelimitedList(fields.Enum(enum_cls, by_value=True), validate=validate.Length(min=1),
-                         metadata={"description": f"One or more of {choices}, comma-separated"})
+    return RepeatableList(fields.Enum(enum_cls, by_value=True), validate=validate.Length(min=1),
+                          metadata={"description": f"One or more of {choices}: repeat the "
+                                                   "parameter, or separate values with commas"})
 
 
 class TicketQuerySchema(PageQuerySchema):
     status = _enum_list(TicketStatus)
     priority = _enum_list(TicketPriority)
-    assigned_to = AssigneeField(metadata={"description": "An agent id, or `none` for unassigned"})
-    q = TrimmedString(
-        validate=validate.Length(min=1, max=200),
-        metadata={"description": "Full-text search in title, description and comments"})
-    created_after = fields.AwareDateTime(
-        default_timezone=UTC, metadata={"description": "ISO 8601; UTC when no offset; inclusive"})
-    created_before = fields.AwareDateTime(
-        default_timezone=UTC, metadata={"description": "ISO 8601; UTC when no offset; exclusive"})
+    assigned_to = AssigneeField()
+    q = TrimmedString(validate=[NOT_BLANK, validate.Length(max=200)],
+                      metadata={"description": "Full-text search in title, description and "
+                                               "comments"})
+    created_after = UtcDateTime(metadata={"description": "ISO 8601; UTC when no offset; inclusive"})
+    created_before = UtcDateTime(metadata={
+        "description": "ISO 8601; UTC when no offset; exclusive; later than created_after"})
     requester_email = Email(validate=validate.Length(max=320),
                             metadata={"description": "The requester's email, any case"})
-    tags = tag_filter("Tickets carrying all of these tags, comma-separated")
-    tags_any = tag_filter("Tickets carrying any of these tags, comma-separated")
+    tags = tag_filter("Tickets carrying all of these tags")
+    tags_any = tag_filter("Tickets carrying any of these tags")
     has_public_reply = fields.Boolean(
         metadata={"description": "`false`: tickets whose requester still awaits a first reply"})
     sort = sort_field(TICKET_SORTS)
