@@ -138,8 +138,13 @@ def print_relay(figures: RelayFigures) -> None:
               f"{verdict(figures.burst_in_order)}; failed events: {burst.failed_events}")
 
 
-def relay_missed(figures: RelayFigures) -> bool:
+def relay_missed(figures: RelayFigures, *, strict: bool = True) -> bool:
+    """Lost, undrained or disordered events always fail; missed speed targets only when strict
+    (the --quick smoke run in CI shares a busy machine: its speed is printed, not judged)."""
     burst = figures.burst
-    return (not figures.seconds or (figures.steady_rate or 0) < TARGET_RATE
-            or not figures.in_order or burst is None or burst.drain_seconds is None
-            or burst.drain_seconds > TARGET_DRAIN or not figures.burst_in_order)
+    broken = (not figures.seconds or not figures.in_order or burst is None
+              or burst.drain_seconds is None or not figures.burst_in_order)
+    slow = (figures.steady_rate or 0) < TARGET_RATE or (
+        burst is not None and burst.drain_seconds is not None
+        and burst.drain_seconds > TARGET_DRAIN)
+    return broken or (strict and slow)

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text
 from ticketing.auth import Role, current_actor
 from ticketing.db import db
 from ticketing.idempotency import store
+from ticketing.idempotency.sealing import key_digest
 from ticketing.models import Event, IdempotencyKey, Ticket
 
 from .conftest import KEYS
@@ -93,7 +94,8 @@ def admin_scope(app) -> str:
 
 
 def insert_key(app, key: str, **columns) -> None:
-    values = {"scope": admin_scope(app), "key": key, "fingerprint": "x" * 64,
+    scope = admin_scope(app)
+    values = {"scope": scope, "key": key_digest(scope, key), "fingerprint": "x" * 64,
               "expires_at": func.now() + timedelta(hours=1), **columns}
     with app.app_context():
         db.session.add(IdempotencyKey(**values))
@@ -180,7 +182,8 @@ def test_expired_keys_are_purged_in_batches(app, connection):
         event.remove(connection, "before_cursor_execute", count_deletes)
         assert len(statements) == 3
         left = db.session.scalars(select(IdempotencyKey.key)).all()
-        assert sorted(left) == [f"live-{n}" for n in range(5)]
+        scope = admin_scope(app)
+        assert sorted(left) == sorted(key_digest(scope, f"live-{n}") for n in range(5))
 
 
 def test_purge_command(app, connection):
@@ -227,10 +230,11 @@ def test_concurrent_retry_gets_409_then_the_first_answer(committing_app, databas
             thread = threading.Thread(target=send_first)
             thread.start()
             # The claim is committed before the insert waits on the lock.
-            waiting = "SELECT count(*) FROM idempotency_keys WHERE key = 'concurrent-key'"
+            waiting = text("SELECT count(*) FROM idempotency_keys WHERE key = :key")
+            digest = {"key": key_digest(admin_scope(app), "concurrent-key")}
             for _ in range(200):
                 with engine.connect() as probe:
-                    if probe.execute(text(waiting)).scalar():
+                    if probe.execute(waiting, digest).scalar():
                         break
                 threading.Event().wait(0.05)
             retry = app.test_client().post("/api/tickets", json=TICKET, headers=headers)
@@ -244,7 +248,8 @@ def test_concurrent_retry_gets_409_then_the_first_answer(committing_app, databas
         assert replay.json == first["response"].json
     finally:
         with engine.begin() as cleanup:
-            cleanup.execute(text("DELETE FROM idempotency_keys WHERE key = 'concurrent-key'"))
+            cleanup.execute(text("DELETE FROM idempotency_keys WHERE key = :key"),
+                            {"key": key_digest(admin_scope(app), "concurrent-key")})
         engine.dispose()
 
 
@@ -257,3 +262,21 @@ def test_comments_post_is_idempotent_too(app, client, make_ticket):
     again = client.post(path, json=body, headers={"Idempotency-Key": "comment-1"})
     assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
     assert len(client.get(path).json["data"]["records"]) == 1
+
+
+def test_api_keys_replay_their_secret_which_the_table_never_holds(client, connection):
+    headers = {"Idempotency-Key": "3f0c2b8e-new-integration"}
+    body = {"name": "integration", "role": "agent"}
+    first = client.post("/api/api-keys", json=body, headers=headers)
+    assert first.status_code == 201
+    again = client.post("/api/api-keys", json=body, headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first.json  # the same key and secret, no second key
+    assert again.headers["Cache-Control"] == "no-store"
+    listed = client.get("/api/api-keys?per_page=100").json["data"]["records"]
+    assert [k["name"] for k in listed].count("integration") == 1
+    stored = connection.execute(text(
+        "SELECT key || ' ' || body FROM idempotency_keys")).scalars().all()
+    secret = first.json["data"]["secret"]
+    assert stored and not any(secret in row or "3f0c2b8e" in row or "integration" in row
+                              for row in stored)

@@ -145,6 +145,18 @@ def test_routes_outside_the_api_are_not_limited(limited_app, path):
         assert response.status_code != 429 and "RateLimit-Limit" not in response.headers
 
 
+def test_readyz_counts_credentials_it_is_shown(limited_app):
+    """/readyz details answer a valid credential, so guesses there share the address budget."""
+    app = limited_app()
+    remote = {"REMOTE_ADDR": "203.0.113.9"}
+    guesser = app.test_client(credential=GUESS)
+    codes = [guesser.get("/readyz", environ_base=remote).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    assert statuses(guesser, 1, environ_base=remote) == [429]  # the same budget as the API
+    viewer = app.test_client(credential=Role.VIEWER).get("/readyz", environ_base=remote)
+    assert viewer.status_code == 200 and "checks" in viewer.json
+
+
 def test_cors_preflights_are_not_limited(limited_app):
     app = limited_app(RATE_LIMIT_ANONYMOUS="1 per minute", CORS_ORIGINS=["https://desk.test"])
     client = anonymous(app)

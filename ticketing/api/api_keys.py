@@ -5,6 +5,7 @@ from flask.views import MethodView
 
 from ..auth import Permission, current_actor, requires
 from ..db import db
+from ..idempotency import idempotent
 from ..schemas.api_key import (
     ApiKeyCreatedSchema,
     ApiKeyCreateSchema,
@@ -33,6 +34,7 @@ class ApiKeys(MethodView):
         return page("API keys have been fetched.", records, pagination)
 
     @requires(Permission.MANAGE_API_KEYS)
+    @idempotent
     @blp.arguments(ApiKeyCreateSchema)
     @blp.response(201, envelope(ApiKeyCreatedSchema))
     @documents_errors(blp, 400, 413, 503)

@@ -27,7 +27,9 @@ def init_auth(app: Flask) -> Credentials:
 
     @app.before_request
     def _authenticate_api_requests() -> None:
-        if request.path.startswith(prefix):
+        # /readyz too when it brings a credential, so that the rate limiter can count it.
+        if request.path.startswith(prefix) or (request.path == "/readyz"
+                                               and "Authorization" in request.headers):
             authenticate_request()
 
     if app.config["AUTH_ANONYMOUS_ROLE"]:

@@ -1,5 +1,6 @@
 """`flask auth create-key` (bootstrapping, scripts) and `flask auth dev-key` (make run only)."""
 
+import os
 from pathlib import Path
 
 import click
@@ -50,6 +51,9 @@ def dev_key_command(path: Path) -> None:
                 click.echo(f"API key for curl: {path} (Authorization: Bearer $(cat {path}))")
             return
     secret = issue_key("make run", Role.ADMIN, None)
-    path.write_text(secret + "\n")
-    path.chmod(0o600)
+    # Created readable by its owner only, never briefly by others.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secret + "\n")
+    path.chmod(0o600)  # an older file keeps its mode through O_TRUNC
     click.echo(f"Created an admin API key for local use, saved to {path}: {secret}")

@@ -104,8 +104,12 @@ def is_api_path(path: str, prefix: str) -> bool:
 
 def is_exempt() -> bool:
     # CORS preflights carry no credential and are answered without touching the API.
-    return request.method == "OPTIONS" or not is_api_path(request.path,
-                                                          current_app.config["API_PREFIX"])
+    if request.method == "OPTIONS":
+        return True
+    if request.path == "/readyz":
+        # Its details answer a valid credential: count such attempts, or it checks keys freely.
+        return "Authorization" not in request.headers
+    return not is_api_path(request.path, current_app.config["API_PREFIX"])
 
 
 def too_many_requests(error: RateLimitExceeded):

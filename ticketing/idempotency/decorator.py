@@ -14,6 +14,7 @@ from ..auth import current_actor
 from ..db import db
 from ..errors import Conflict, Unprocessable
 from . import store
+from .sealing import key_digest, seal, unseal
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 # Headers a replay repeats (the body and status are always kept).
-KEPT_HEADERS = ("Location", "ETag")
+KEPT_HEADERS = ("Location", "ETag", "Cache-Control")
 # Each process deletes one batch of expired keys at most this often, after a stored answer;
 # `flask idempotency purge` empties the backlog at once.
 PURGE_EVERY_SECONDS = 600
@@ -67,9 +68,9 @@ def _valid_key(key: str) -> str:
     return key
 
 
-def _replay(existing) -> Response:
+def _replay(existing, scope: str, key: str) -> Response:
     headers = {**(existing.headers or {}), REPLAYED_HEADER: "true"}
-    return Response(existing.body, status=existing.status, headers=headers,
+    return Response(unseal(scope, key, existing.body), status=existing.status, headers=headers,
                     mimetype="application/json")
 
 
@@ -84,7 +85,8 @@ def _refusal(existing, fingerprint_now: str):
 
 def _keep(scope: str, key: str, response: Response) -> None:
     headers = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
-    store.complete(db.session, scope, key, response.status_code, response.get_data(as_text=True),
+    body = seal(scope, key, response.get_data(as_text=True))
+    store.complete(db.session, scope, key_digest(scope, key), response.status_code, body,
                    headers)
     if time.monotonic() - _last_purge["at"] > PURGE_EVERY_SECONDS:
         _last_purge["at"] = time.monotonic()
@@ -95,12 +97,12 @@ def _run_once(view, args, kwargs, scope: str, key: str) -> Response:
     try:
         response = make_response(view(*args, **kwargs))
     except BaseException:
-        store.release(db.session, scope, key)
+        store.release(db.session, scope, key_digest(scope, key))
         raise
     if 200 <= response.status_code < 300:
         _keep(scope, key, response)
     else:  # nothing was created: let a retry run again
-        store.release(db.session, scope, key)
+        store.release(db.session, scope, key_digest(scope, key))
     return response
 
 
@@ -114,11 +116,11 @@ def idempotent(view):
             return view(*args, **kwargs)
         scope, key, print_ = caller_scope(), _valid_key(key), fingerprint()
         ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
-        claim = store.claim(db.session, scope, key, print_, ttl)
+        claim = store.claim(db.session, scope, key_digest(scope, key), print_, ttl)
         if claim.ours:
             return _run_once(view, args, kwargs, scope, key)
         if claim.existing.status is not None and claim.existing.fingerprint == print_:
-            return _replay(claim.existing)
+            return _replay(claim.existing, scope, key)
         raise _refusal(claim.existing, print_)
 
     _document(run)

@@ -15,6 +15,7 @@ class IdempotencyKey(Base):
     # Who sent the key (Actor.scope, or the client address when anonymous): two callers may
     # pick the same key without seeing each other's responses.
     scope: Mapped[str] = mapped_column(String(300), primary_key=True)
+    # A digest of the client's key; `body` is sealed with the key itself (idempotency/sealing.py).
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     # sha256 of method, path and body: the same key with another request is refused.
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
