@@ -1,8 +1,10 @@
 """Helpers for tests whose requests really run at once, in transactions of their own."""
 
+import threading
 import time
+from collections.abc import Callable
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 
 def wait_for_lock_waiters(connection, count: int, timeout: float = 20) -> None:
@@ -16,3 +18,20 @@ def wait_for_lock_waiters(connection, count: int, timeout: float = 20) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{count} requests never waited for the ticket's lock")
+
+
+def run_behind_ticket_lock(database_url: str, ticket_id: str,
+                           requests: list[Callable[[], None]]) -> None:
+    """Hold the ticket's row lock until every request waits for it, then let them all go."""
+    engine = create_engine(database_url)
+    with engine.connect() as blocker:
+        blocker.execute(text("SELECT 1 FROM tickets WHERE id = :id FOR UPDATE"),
+                        {"id": ticket_id})
+        threads = [threading.Thread(target=request) for request in requests]
+        for thread in threads:
+            thread.start()
+        wait_for_lock_waiters(blocker, len(threads))
+        blocker.rollback()
+    for thread in threads:
+        thread.join(timeout=30)
+    engine.dispose()

@@ -1,5 +1,7 @@
 """Fixtures: one migrated scratch database per run, one rolled-back transaction per test."""
 
+import contextlib
+
 import pytest
 from alembic import command
 from flask import Flask
@@ -78,9 +80,9 @@ def app(database_url):
     app.extensions["db"].engine.dispose()
 
 
-@pytest.fixture
-def connection(app):
-    """A connection whose outer transaction is rolled back after the test."""
+@contextlib.contextmanager
+def rolled_back(app):
+    """Run the app's sessions in one connection whose transaction is rolled back at the end."""
     state = app.extensions["db"]
     with state.engine.connect() as connection:
         transaction = connection.begin()
@@ -88,6 +90,13 @@ def connection(app):
         yield connection
         transaction.rollback()
         state.unbind()
+
+
+@pytest.fixture
+def connection(app):
+    """A connection whose outer transaction is rolled back after the test."""
+    with rolled_back(app) as connection:
+        yield connection
 
 
 @pytest.fixture

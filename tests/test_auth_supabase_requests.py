@@ -8,7 +8,7 @@ import pytest
 from ticketing import create_app
 from ticketing.auth import Role
 
-from .conftest import TestConfig
+from .conftest import TestConfig, rolled_back
 from .jwks_server import JwksServer, Signer
 
 SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
@@ -31,14 +31,9 @@ def supabase_app(app, database_url, jwks):
     """An app that accepts the local project's tokens; its writes are rolled back."""
     new_app = create_app(TestConfig(database_url, SUPABASE_URL=jwks.url,
                                     SUPABASE_JWT_SECRET=SECRET, SUPABASE_JWKS_TIMEOUT=0.5))
-    state = new_app.extensions["db"]
-    with state.engine.connect() as connection:
-        transaction = connection.begin()
-        state.bind(connection)
+    with rolled_back(new_app):
         yield new_app
-        transaction.rollback()
-        state.unbind()
-    state.engine.dispose()
+    new_app.extensions["db"].engine.dispose()
 
 
 @pytest.fixture

@@ -1,14 +1,14 @@
 """Comments: a ticket's public replies and internal notes."""
 
-import threading
+import functools
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from ticketing.auth import Role
 from ticketing.services.tickets import filtered_tickets
 
-from .concurrency import wait_for_lock_waiters
+from .concurrency import run_behind_ticket_lock
 from .plans import explain
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
@@ -379,18 +379,8 @@ def test_concurrent_comments_keep_count_and_versions(committing_app, database_ur
                                json={"body": f"reply {number}", "public": True})
         statuses.append(response.status_code)
 
-    engine = create_engine(database_url)
-    with engine.connect() as blocker:
-        blocker.execute(text("SELECT 1 FROM tickets WHERE id = :id FOR UPDATE"),
-                        {"id": ticket["id"]})
-        threads = [threading.Thread(target=post, args=(n,)) for n in range(5)]
-        for thread in threads:
-            thread.start()
-        wait_for_lock_waiters(blocker, len(threads))
-        blocker.rollback()
-    for thread in threads:
-        thread.join(timeout=30)
-    engine.dispose()
+    run_behind_ticket_lock(database_url, ticket["id"],
+                           [functools.partial(post, number) for number in range(5)])
     assert statuses == [201] * 5
     final = client.get(f"/api/tickets/{ticket['id']}").json["data"]
     assert final["comments_count"] == 5 and final["version"] == 6

@@ -1,14 +1,12 @@
 """Tags on tickets: set whole, add or remove one, filter, and the tags in use."""
 
-import threading
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from ticketing.auth import Role
 from ticketing.services.tickets import filtered_tickets
 
-from .concurrency import wait_for_lock_waiters
+from .concurrency import run_behind_ticket_lock
 from .plans import explain
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
@@ -167,29 +165,17 @@ def test_concurrent_tagging_loses_nothing(committing_app, database_url):
                                                "tags": ["start"]}).json["data"]
     tags = [f"agent-{n}" for n in range(6)]
     results = []
-    engine = create_engine(database_url)
-    with engine.connect() as blocker:
-        # Hold the ticket's row lock so that every request is waiting at the same moment.
-        blocker.execute(text("SELECT 1 FROM tickets WHERE id = :id FOR UPDATE"),
-                        {"id": ticket["id"]})
-        threads = [threading.Thread(target=lambda tag=tag: results.append(
-            client.post(tags_path(ticket["id"]), json={"tags": [tag]}).status_code))
-            for tag in tags]
-        threads.append(threading.Thread(target=lambda: results.append(
-            client.delete(tags_path(ticket["id"], "start")).status_code)))
-        for thread in threads:
-            thread.start()
-        wait_for_lock_waiters(blocker, len(threads))
-        blocker.rollback()
-    for thread in threads:
-        thread.join(timeout=30)
-    engine.dispose()
-    assert results == [200] * len(threads)
+    requests = [lambda tag=tag: results.append(
+        client.post(tags_path(ticket["id"]), json={"tags": [tag]}).status_code) for tag in tags]
+    requests.append(lambda: results.append(
+        client.delete(tags_path(ticket["id"], "start")).status_code))
+    run_behind_ticket_lock(database_url, ticket["id"], requests)
+    assert results == [200] * len(requests)
     final = client.get(f"/api/tickets/{ticket['id']}").json["data"]
     assert final["tags"] == sorted(tags)
-    assert final["version"] == 1 + len(threads)
+    assert final["version"] == 1 + len(requests)
     history = client.get(f"/api/tickets/{ticket['id']}/events").json["data"]["records"]
-    assert [e["version"] for e in history] == list(range(1, 2 + len(threads)))
+    assert [e["version"] for e in history] == list(range(1, 2 + len(requests)))
 
 
 
