@@ -14,6 +14,7 @@ import psycopg2
 
 from ticketing.models import Ticket
 from ticketing.pagination import encode_cursor, make_sort
+from ticketing.schemas.common import MAX_PAGE
 
 from .infra import gunicorn, query, request, reset
 
@@ -87,12 +88,15 @@ def deep_cursor(url: str, rows_before: int) -> str:
 
 def read_cases(url: str, rows: int) -> list[tuple[str, str]]:
     deep_page = rows // PER_PAGE  # the last page: 10,000 for 200,000 rows
-    cursor = deep_cursor(url, (deep_page - 1) * PER_PAGE)
+    numbered = min(deep_page, MAX_PAGE)  # page numbers stop at MAX_PAGE; cursors go on
     base = f"/api/tickets?per_page={PER_PAGE}"
     return [
         ("first page", base),
-        (f"page {deep_page:,} by offset", f"{base}&page={deep_page}"),
-        (f"page {deep_page:,} by cursor", f"{base}&cursor={cursor}"),
+        (f"page {numbered:,} by offset", f"{base}&page={numbered}"),
+        (f"page {numbered:,} by cursor",
+         f"{base}&cursor={deep_cursor(url, (numbered - 1) * PER_PAGE)}"),
+        (f"page {deep_page:,} by cursor",
+         f"{base}&cursor={deep_cursor(url, (deep_page - 1) * PER_PAGE)}"),
         ("status=open&priority=high", f"{base}&status=open&priority=high"),
         (f"q={RARE_WORD} (0.5 % of rows)", f"{base}&q={RARE_WORD}"),
         (f"q={COMMON_WORD} (12.5 % of rows)", f"{base}&q={COMMON_WORD}"),
@@ -121,8 +125,12 @@ def returned(body: dict) -> str:
     data = body["data"]
     if "pagination" not in data:
         return "1 ticket"
-    total, shown = data["pagination"].get("total"), len(data["records"])
-    return f"{shown} of {total:,}" if total is not None else f"{shown} (no count)"
+    pagination, shown = data["pagination"], len(data["records"])
+    total = pagination.get("total")
+    if total is None:
+        return f"{shown} (no count)"
+    capped = "" if pagination.get("total_exact", True) else "+"  # counted up to a cap
+    return f"{shown} of {total:,}{capped}"
 
 
 def check_cursor_page(port: int, offset_path: str, cursor_path: str) -> None:
