@@ -114,3 +114,10 @@ def test_metrics_count_requests_by_route_and_status(client):
     assert 'db_pool_connections{state="checked_out"}' in text
     assert "realtime_events_pending 0.0" in text
     assert "realtime_publish_failures_total" in text
+
+
+def test_readyz_with_a_credential_from_afar_while_the_database_is_down(database_url):
+    app = create_app(TestConfig(database_url, DATABASE_URL="postgresql://x@127.0.0.1:9/none"))
+    response = app.test_client().get("/readyz", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert response.status_code == 503
+    assert response.json == {"status": "unavailable"}  # the key cannot be checked: no details

@@ -1,9 +1,10 @@
 """Access control: credentials, roles and the actor a request runs as."""
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from .actor import SYSTEM, Actor
 from .credentials import Credentials
+from .errors import InvalidCredential
 from .guard import authenticate_request, caller_is_trusted, check, current_actor, requires
 from .roles import Permission, Role
 
@@ -27,10 +28,15 @@ def init_auth(app: Flask) -> Credentials:
 
     @app.before_request
     def _authenticate_api_requests() -> None:
-        # /readyz too when it brings a credential, so that the rate limiter can count it.
-        if request.path.startswith(prefix) or (request.path == "/readyz"
-                                               and "Authorization" in request.headers):
+        if request.path.startswith(prefix):
             authenticate_request()
+        elif request.path == "/readyz" and "Authorization" in request.headers:
+            # Resolved here so that the rate limiter counts it; a failing database (what
+            # /readyz is there to report) leaves the caller simply unrecognised.
+            try:
+                authenticate_request()
+            except Exception:
+                g.actor, g.auth_error = None, InvalidCredential()
 
     if app.config["AUTH_ANONYMOUS_ROLE"]:
         app.logger.warning("AUTH_ANONYMOUS_ROLE=%s: requests without a credential are let in; "
