@@ -116,8 +116,13 @@ def startup_lines(server) -> list[str]:
 
 
 def post_worker_init(worker):
-    """Start this worker's realtime relay (REALTIME_RELAY=thread) after the fork."""
-    worker.wsgi.extensions["realtime"].start()
+    """Start this worker's realtime relay (REALTIME_RELAY=thread) after the fork.
+
+    The benchmark's floor app (bench/floor.py) has no relay, hence the lookup that may fail.
+    """
+    realtime = getattr(worker.wsgi, "extensions", {}).get("realtime")
+    if realtime is not None:
+        realtime.start()
 
 
 def child_exit(server, worker):
