@@ -7,7 +7,9 @@ from http import HTTPStatus
 from typing import Any
 
 import flask_smorest
+import orjson
 from apispec import BasePlugin
+from flask import Response
 from sqlalchemy.exc import DBAPIError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import UnsupportedMediaType
@@ -78,6 +80,17 @@ def ok(message: str, data: Any = None) -> dict:
 
 def page(message: str, records: list, pagination: dict) -> dict:
     return ok(message, {"records": records, "pagination": pagination})
+
+
+def json_response(body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    """Send `body`, already JSON-ready (e.g. from ticketing.serialize), as it is.
+
+    For views whose data a hand-written serializer rendered: flask-smorest passes a Response
+    through untouched, so the response schema only documents the shape. orjson writes the
+    same JSON as Flask's encoder, keys in the same order, several times faster.
+    """
+    return Response(orjson.dumps(body) + b"\n", status=status, headers=headers,
+                    mimetype=JSON_TYPE)
 
 
 def documents_errors(blp, *statuses: int):
