@@ -40,7 +40,8 @@ class Tickets(MethodView):
 
         Filter, search, sort and paginate (page numbers or cursors).
         """
-        records, pagination = service.list_tickets(db.session, args)
+        with db.reader() as reader:
+            records, pagination = service.list_tickets(reader, args)
         return json_response(page("Tickets have been fetched.",
                                   [ticket_data(record) for record in records], pagination))
 
@@ -66,7 +67,8 @@ class TicketById(MethodView):
     @documents_conditional_read(blp)
     def get(self, ticket_id):
         """Get a ticket"""
-        ticket = service.read_ticket(db.session, ticket_id)
+        with db.reader() as reader:
+            ticket = service.read_ticket(reader, ticket_id)
         return not_modified(ticket) or json_response(
             ok("Ticket has been fetched.", ticket_data(ticket)), 200, etag_header(ticket))
 

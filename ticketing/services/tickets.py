@@ -1,6 +1,7 @@
 """Ticket operations."""
 
 from sqlalchemy import ColumnElement, Row, Select, any_, func, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..auth import Actor
@@ -22,7 +23,7 @@ def get_ticket(session: Session, ticket_id, *, lock: bool = False) -> Ticket:
     return get_or_404(session, Ticket, ticket_id, NOT_FOUND, lock=lock)
 
 
-def read_ticket(session: Session, ticket_id) -> Row:
+def read_ticket(session: Session | Connection, ticket_id) -> Row:
     """The ticket's columns, for a read that changes nothing; NotFound if there is none."""
     parsed = parse_id(ticket_id)
     row = None
@@ -90,7 +91,7 @@ def conversation_filters(stmt: Select, args: dict) -> Select:
     return stmt
 
 
-def list_tickets(session: Session, args: dict) -> tuple[list[Row], dict]:
+def list_tickets(session: Session | Connection, args: dict) -> tuple[list[Row], dict]:
     return paginate(session, filtered_tickets(args), make_sort(tickets, args["sort"]), args)
 
 
