@@ -1,6 +1,8 @@
 """Declarative base, engine and the per-request session."""
 
+import contextlib
 import select
+from collections.abc import Iterator
 
 from flask import Flask, current_app, g
 from sqlalchemy import MetaData, create_engine, event
@@ -106,16 +108,22 @@ class DatabaseState:
     def __init__(self, config) -> None:
         # create_engine opens no connection, so nothing is shared across gunicorn's fork.
         self.engine = make_engine(config)
+        # The same pool, handing out connections in autocommit mode (Database.reader).
+        self.autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # A transaction pooler needs the statement timeout set in each transaction.
+        self.timeout_per_transaction = config["DB_POOLER_MODE"] == "transaction"
         self.unbind()
 
     def bind(self, connection: Connection) -> None:
         """Run every session inside `connection`'s transaction (tests roll it back)."""
+        self.bound = connection
         self.sessionmaker = sessionmaker(
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
 
     def unbind(self) -> None:
         """Give every session its own pooled connection (the normal mode)."""
+        self.bound: Connection | None = None
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
 
     def new_session(self) -> Session:
@@ -145,6 +153,26 @@ class Database:
         if "db_session" not in g:
             g.db_session = self.state.new_session()
         return g.db_session
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Session | Connection]:
+        """Where a request that changes nothing runs its reads: outside any transaction.
+
+        An autocommit connection sends each statement alone: a GET by id is one round trip
+        instead of BEGIN, SELECT and ROLLBACK. Nothing a reader sees changes: under READ
+        COMMITTED every statement takes its own snapshot anyway. The request's session instead
+        when it is already in a transaction (looking up the credential opened one), when a
+        transaction pooler needs the statement timeout set per transaction, or when the tests
+        run everything inside one rolled-back transaction (`bind`).
+        """
+        state = self.state
+        session = g.get("db_session")
+        if (state.bound is not None or state.timeout_per_transaction
+                or (session is not None and session.in_transaction())):
+            yield self.session
+            return
+        with state.autocommit_engine.connect() as connection:
+            yield connection
 
     @staticmethod
     def _close_session(_exc: BaseException | None) -> None:

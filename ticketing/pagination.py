@@ -115,10 +115,16 @@ def paginate(session: Session, stmt: Select, sort: Sort, args: dict) -> tuple[li
     return _numbered_page(session, stmt, sort, args.get("page", 1), args["per_page"])
 
 
+def _fetch(session: Session, stmt: Select) -> list:
+    """Entities for a select of one entity; rows for a Core select of columns (tickets)."""
+    result = session.execute(stmt)
+    return result.scalars().all() if len(stmt.column_descriptions) == 1 else result.all()
+
+
 def _cursor_page(session, stmt, sort, cursor, per_page):
     value, last_id = decode_cursor(sort, cursor)
     page_stmt = stmt.where(sort.after(value, last_id)).order_by(*sort.order_by())
-    rows = session.scalars(page_stmt.limit(per_page + 1)).all()
+    rows = _fetch(session, page_stmt.limit(per_page + 1))
     records = rows[:per_page]
     next_cursor = encode_cursor(sort, records[-1]) if len(rows) > per_page else None
     return records, {"per_page": per_page, "next_cursor": next_cursor}
@@ -140,7 +146,7 @@ def _numbered_page(session, stmt, sort, page, per_page):
     total, exact = count_up_to(session, stmt, COUNT_LIMIT)
     # One row more than the page says whether another follows, whatever the count reached.
     page_stmt = stmt.order_by(*sort.order_by()).limit(per_page + 1).offset((page - 1) * per_page)
-    rows = session.scalars(page_stmt).all()
+    rows = _fetch(session, page_stmt)
     records = rows[:per_page]
     return records, {
         "page": page,

@@ -7,7 +7,10 @@ from http import HTTPStatus
 from typing import Any
 
 import flask_smorest
+import orjson
 from apispec import BasePlugin
+from flask import Response
+from marshmallow import Schema
 from sqlalchemy.exc import DBAPIError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import UnsupportedMediaType
@@ -21,6 +24,13 @@ JSON_TYPE = "application/json"
 
 
 class Parser(FlaskParser):
+    def _get_schema(self, argmap, req):
+        # webargs builds a new Schema from a class on every request (a third of a millisecond
+        # for TicketQuerySchema); loading keeps no state on the schema, so one instance serves.
+        if isinstance(argmap, type) and issubclass(argmap, Schema):
+            return shared_schema(argmap)
+        return super()._get_schema(argmap, req)
+
     def load_json(self, req, schema):
         # webargs ignores a body that is not labelled JSON, which then reads as "missing field".
         if req.content_length != 0 and req.get_data(cache=True) and not req.is_json:
@@ -32,6 +42,12 @@ class Parser(FlaskParser):
             return super()._raw_load_json(req)
         except RecursionError as error:  # absurdly deep nesting is malformed input too
             raise json.JSONDecodeError("Nested too deeply", "[", 0) from error
+
+
+@functools.cache
+def shared_schema(schema_class: type[Schema]) -> Schema:
+    """The one instance of `schema_class` that parses every request's arguments."""
+    return schema_class()
 
 
 def unsupported_media_type(mimetype: str) -> UnsupportedMediaType:
@@ -78,6 +94,17 @@ def ok(message: str, data: Any = None) -> dict:
 
 def page(message: str, records: list, pagination: dict) -> dict:
     return ok(message, {"records": records, "pagination": pagination})
+
+
+def json_response(body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    """Send `body`, already JSON-ready (e.g. from ticketing.serialize), as it is.
+
+    For views whose data a hand-written serializer rendered: flask-smorest passes a Response
+    through untouched, so the response schema only documents the shape. orjson writes the
+    same JSON as Flask's encoder, keys in the same order, several times faster.
+    """
+    return Response(orjson.dumps(body) + b"\n", status=status, headers=headers,
+                    mimetype=JSON_TYPE)
 
 
 def documents_errors(blp, *statuses: int):

@@ -7,8 +7,9 @@ from ..db import db
 from ..schemas.common import envelope
 from ..schemas.tag import TagListSchema, TagQuerySchema, TagsInputSchema
 from ..schemas.ticket import TicketSchema
+from ..serialize import ticket_data
 from ..services import tags as service
-from .common import Blueprint, documents_errors, ok
+from .common import Blueprint, documents_errors, json_response, ok
 
 blp = Blueprint("tags", __name__, url_prefix="", description="Ticket tags")
 
@@ -42,7 +43,7 @@ class TicketTags(MethodView):
         """
         ticket = service.add_tags(db.session, ticket_id, data["tags"], current_actor())
         db.session.commit()
-        return ok("Tags have been added.", ticket)
+        return json_response(ok("Tags have been added.", ticket_data(ticket)))
 
 
 @blp.route("/tickets/<ticket_id>/tags/<tag>")
@@ -57,4 +58,4 @@ class TicketTag(MethodView):
         """
         ticket = service.remove_tag(db.session, ticket_id, tag, current_actor())
         db.session.commit()
-        return ok("Tag has been removed.", ticket)
+        return json_response(ok("Tag has been removed.", ticket_data(ticket)))

@@ -13,9 +13,10 @@ from ..schemas.ticket import (
     TicketSchema,
     TicketUpdateSchema,
 )
+from ..serialize import ticket_data
 from ..services import tickets as service
 from . import comments
-from .common import Blueprint, documents_errors, ok, page
+from .common import Blueprint, documents_errors, json_response, ok, page
 from .etags import (
     check_if_match,
     documents_conditional_read,
@@ -39,8 +40,10 @@ class Tickets(MethodView):
 
         Filter, search, sort and paginate (page numbers or cursors).
         """
-        records, pagination = service.list_tickets(db.session, args)
-        return page("Tickets have been fetched.", records, pagination)
+        with db.reader() as reader:
+            records, pagination = service.list_tickets(reader, args)
+        return json_response(page("Tickets have been fetched.",
+                                  [ticket_data(record) for record in records], pagination))
 
     @requires(Permission.WRITE_TICKETS)
     @idempotent
@@ -52,8 +55,8 @@ class Tickets(MethodView):
         ticket = service.create_ticket(db.session, data, current_actor())
         db.session.commit()
         location = url_for("tickets.TicketById", ticket_id=ticket.id, _external=True)
-        return ok("Ticket has been created.", ticket), {"Location": location,
-                                                        **etag_header(ticket)}
+        return json_response(ok("Ticket has been created.", ticket_data(ticket)), 201,
+                             {"Location": location, **etag_header(ticket)})
 
 
 @blp.route("/<ticket_id>")
@@ -64,9 +67,10 @@ class TicketById(MethodView):
     @documents_conditional_read(blp)
     def get(self, ticket_id):
         """Get a ticket"""
-        ticket = service.get_ticket(db.session, ticket_id)
-        return not_modified(ticket) or (ok("Ticket has been fetched.", ticket),
-                                        etag_header(ticket))
+        with db.reader() as reader:
+            ticket = service.read_ticket(reader, ticket_id)
+        return not_modified(ticket) or json_response(
+            ok("Ticket has been fetched.", ticket_data(ticket)), 200, etag_header(ticket))
 
     @requires(Permission.WRITE_TICKETS)
     @blp.arguments(TicketUpdateSchema)
@@ -81,7 +85,8 @@ class TicketById(MethodView):
         check_if_match(service.get_ticket(db.session, ticket_id, lock=True), "Ticket")
         ticket, _changes = service.update_ticket(db.session, ticket_id, values, current_actor())
         db.session.commit()
-        return ok("Ticket has been updated.", ticket), etag_header(ticket)
+        return json_response(ok("Ticket has been updated.", ticket_data(ticket)), 200,
+                             etag_header(ticket))
 
     @requires(Permission.DELETE_TICKETS)
     @blp.response(200, MessageEnvelopeSchema)

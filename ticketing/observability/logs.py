@@ -86,6 +86,12 @@ def _start_request() -> None:
 
 def _finish_request(response):
     response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+    if log.isEnabledFor(logging.INFO):  # LOG_LEVEL=warning: no line, so nothing to build
+        _log_request(response)
+    return response
+
+
+def _log_request(response) -> None:
     duration_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
     fields = {
         "request_id": g.get("request_id"), "method": request.method, "path": request.path,
@@ -96,7 +102,6 @@ def _finish_request(response):
     # The duration in the message too: text logs show only the message.
     log.info("%s %s %s %.1fms", request.method, request.path, response.status_code,
              duration_ms, extra=fields)
-    return response
 
 
 def init_app(app: Flask) -> None:

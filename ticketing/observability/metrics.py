@@ -59,10 +59,17 @@ def _observe(response):
     return response
 
 
-def _observe_pool() -> None:
+# This process's last pool figures: a gauge is written (a file write in multiprocess mode)
+# only when its figure changed, which under steady load is seldom.
+_pool_seen: dict[str, int] = {}
+
+
+def _observe_pool(force: bool = False) -> None:
     pool = current_app.extensions["db"].engine.pool
-    POOL.labels("checked_out").set(pool.checkedout())
-    POOL.labels("idle").set(pool.checkedin())
+    for state, count in (("checked_out", pool.checkedout()), ("idle", pool.checkedin())):
+        if force or _pool_seen.get(state) != count:
+            POOL.labels(state).set(count)
+            _pool_seen[state] = count
 
 
 def _observe_backlog() -> None:
@@ -93,7 +100,7 @@ def metrics_view() -> Response:
         _observe_backlog()
     except Exception:  # the database being down must not hide the other metrics
         current_app.logger.warning("metrics: realtime backlog unavailable", exc_info=True)
-    _observe_pool()
+    _observe_pool(force=True)
     # content_type, not mimetype: CONTENT_TYPE_LATEST has its charset, Flask would add another.
     return Response(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 

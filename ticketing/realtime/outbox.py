@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from ..auth.actor import Actor
 from ..models import Event
 from ..schemas.agent import AgentSchema
-from ..schemas.ticket import TicketSchema
+from ..serialize import ticket_data
 
-SNAPSHOTS = {"ticket": TicketSchema(), "agent": AgentSchema()}
+SNAPSHOTS = {"ticket": ticket_data, "agent": AgentSchema().dump}
 WAKE_KEY = "realtime_wake"
 
 
@@ -46,7 +46,7 @@ def _payload(resource_type: str, resource, changes: dict) -> dict:
     payload = {f"{resource_type}Id": str(resource.id)}
     if resource_type == "ticket":
         payload.update(_ticket_fields(resource, changes))
-    payload[resource_type] = SNAPSHOTS[resource_type].dump(resource)
+    payload[resource_type] = SNAPSHOTS[resource_type](resource)
     payload["changes"] = jsonable(changes)
     return payload
 

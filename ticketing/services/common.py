@@ -31,15 +31,43 @@ def parse_id(value: str | uuid.UUID) -> uuid.UUID | None:
         return None
 
 
+# session.info key: the row locks taken in the session's current transaction.
+LOCKED = "locked_rows"
+
+
 def get_or_404(session: Session, model, raw_id, message: str, *, lock: bool = False):
-    """Load a row by id (malformed ids are simply not found); `lock` takes a row lock."""
+    """Load a row by id (malformed ids are simply not found); `lock` takes a row lock.
+
+    A row this transaction has already locked is not selected again: a PATCH checks If-Match
+    on the locked ticket, then the service asks for the same lock (one round trip less).
+    """
     resource_id = parse_id(raw_id)
     resource = None
     if resource_id is not None:
-        resource = session.get(model, resource_id, with_for_update=lock or None)
+        if lock and _holds_lock(session, model, resource_id):
+            resource = session.get(model, resource_id)
+        else:
+            resource = session.get(model, resource_id, with_for_update=lock or None)
     if resource is None:
         raise NotFound(message)
+    if lock:
+        _locks_of_this_transaction(session).add((model, resource_id))
     return resource
+
+
+def _locks_of_this_transaction(session: Session) -> set:
+    # Keyed on the transaction object: a commit or rollback starts a new one, whose locks
+    # start empty, so a lock is never assumed once it was released.
+    transaction = session.get_transaction()
+    held = session.info.get(LOCKED)
+    if held is None or held[0] is not transaction:
+        held = session.info[LOCKED] = (transaction, set())
+    return held[1]
+
+
+def _holds_lock(session: Session, model, resource_id) -> bool:
+    return (session.get_transaction() is not None
+            and (model, resource_id) in _locks_of_this_transaction(session))
 
 
 def apply_changes(resource, values: dict[str, Any]) -> dict[str, dict[str, Any]]:

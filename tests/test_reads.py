@@ -1,0 +1,52 @@
+"""Reads that change nothing run outside transactions where they can (Database.reader)."""
+
+from sqlalchemy import event
+
+
+def _autocommit_flags(app, requests) -> list[bool]:
+    """Whether each statement the requests sent ran on an autocommit connection."""
+    engine = app.extensions["db"].engine
+    flags = []
+
+    def seen(_conn, cursor, *_args):
+        flags.append(cursor.connection.autocommit)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        requests()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    return flags
+
+
+def _create_and_read(app):
+    client = app.test_client()
+    created = client.post("/api/tickets", json={"title": "Printer", "description": "On fire"})
+    ticket = created.json["data"]
+    answers = []
+
+    def read():
+        answers.append(client.get(f"/api/tickets/{ticket['id']}"))
+        answers.append(client.get("/api/tickets", query_string={"status": "open"}))
+
+    return ticket, answers, read
+
+
+def test_get_and_list_send_statements_without_a_transaction(committing_app):
+    app = committing_app()
+    ticket, answers, read = _create_and_read(app)
+    flags = _autocommit_flags(app, read)
+    assert answers[0].json["data"] == ticket
+    assert answers[0].headers["ETag"] == f'"{ticket["id"]}.1"'
+    assert answers[1].json["data"]["records"] == [ticket]
+    assert answers[1].json["data"]["pagination"]["total"] == 1
+    # SELECT by id; count and page: nothing else (no BEGIN, no ROLLBACK)
+    assert flags == [True, True, True]
+
+
+def test_a_transaction_pooler_keeps_reads_in_transactions(committing_app):
+    app = committing_app(DB_POOLER_MODE="transaction")
+    ticket, answers, read = _create_and_read(app)
+    flags = _autocommit_flags(app, read)
+    assert answers[0].json["data"] == ticket
+    assert flags and not any(flags)  # each in a transaction, with SET LOCAL statement_timeout
