@@ -154,6 +154,13 @@ def ably_settings(server, **overrides) -> dict:
             "REALTIME_MAX_BACKOFF": 0.2, **overrides}
 
 
+@pytest.fixture
+def live(committing_app, fake_ably):
+    """A client of an app publishing through its relay thread to the local Ably server."""
+    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="thread"))
+    return app.test_client()
+
+
 def empty_tables(database_url: str) -> None:
     from sqlalchemy import create_engine, text
 

@@ -1,18 +1,9 @@
 """Conversation events reach Ably in the ticket's own ordered stream."""
 
-import pytest
 
 from ticketing.realtime.publisher import MAX_MESSAGE_BYTES, encoded_size
 
-from .conftest import ably_settings
-
 TICKETS = "tickets-updates"
-
-
-@pytest.fixture
-def live(committing_app, fake_ably):
-    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="thread"))
-    return app.test_client()
 
 
 def test_comment_and_tag_events_are_published_in_version_order(live, fake_ably):

@@ -2,7 +2,6 @@
 
 import uuid
 
-import pytest
 from sqlalchemy import func, select
 
 from ticketing.auth import SYSTEM
@@ -12,13 +11,6 @@ from ticketing.services import tickets as ticket_service
 from .conftest import ably_settings
 
 TICKETS, AGENTS = "tickets-updates", "agents-updates"
-
-
-@pytest.fixture
-def live(committing_app, fake_ably):
-    """An app publishing through its relay thread to the local Ably server."""
-    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="thread"))
-    return app.test_client()
 
 
 def test_ticket_lifecycle_events_and_payload(live, fake_ably):
