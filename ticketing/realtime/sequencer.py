@@ -29,17 +29,6 @@ def assign_positions(session: Session, limit: int = MAX_PER_CALL) -> int:
     return session.execute(_ASSIGN, {"limit": limit}).rowcount
 
 
-def assign_all(engine) -> int:
-    """Position every committed event, in short transactions of their own."""
-    total = 0
-    while True:
-        with Session(engine) as session, session.begin():
-            assigned = assign_positions(session)
-        total += assigned
-        if assigned < MAX_PER_CALL:
-            return total
-
-
 def unpositioned_age(session: Session) -> float:
     """Seconds since the oldest committed event still without a position (the feed's lag)."""
     oldest = session.scalar(select(Event.occurred_at).where(Event.position.is_(None))
