@@ -8,7 +8,7 @@ from sqlalchemy import Executable, Result, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..errors import Conflict, NotFound, Unprocessable
+from ..errors import Conflict, DomainError, NotFound, Unprocessable
 
 # Constraint name -> the error a client should see when the database rejects a write.
 CONSTRAINT_ERRORS = {
@@ -95,8 +95,12 @@ def refresh_loaded(session: Session, model, resource_id: uuid.UUID, *,
     it holds one, must not show the old values: expired, it reloads when next read; a
     deleted row's is forgotten."""
     instance = session.identity_map.get(session.identity_key(model, resource_id))
-    if instance is not None:
-        (session.expunge if deleted else session.expire)(instance)
+    if instance is None:
+        return
+    if deleted:
+        session.expunge(instance)
+    else:
+        session.expire(instance)
 
 
 def differences(values: dict[str, Any],
@@ -141,7 +145,7 @@ def execute(session: Session, statement: Executable, params: dict | None = None)
         raise client_error(error) from error
 
 
-def client_error(error: IntegrityError) -> Exception:
+def client_error(error: IntegrityError) -> DomainError:
     """The error a client should see for a write the database refused."""
     constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
     make_error = CONSTRAINT_ERRORS.get(constraint)
