@@ -82,8 +82,9 @@ class TicketById(MethodView):
 
         Send any of title, description, status, priority, assigned_to; null unassigns.
         """
-        check_if_match(service.get_ticket(db.session, ticket_id, lock=True), "Ticket")
-        ticket, _changes = service.update_ticket(db.session, ticket_id, values, current_actor())
+        ticket = service.lock_ticket(db.session, ticket_id)
+        check_if_match(ticket, "Ticket")
+        ticket, _changes = service.update_ticket(db.session, ticket, values, current_actor())
         db.session.commit()
         return json_response(ok("Ticket has been updated.", ticket_data(ticket)), 200,
                              etag_header(ticket))
@@ -94,7 +95,8 @@ class TicketById(MethodView):
     @documents_conditional_write(blp, returns_etag=False)
     def delete(self, ticket_id):
         """Delete a ticket"""
-        check_if_match(service.get_ticket(db.session, ticket_id, lock=True), "Ticket")
-        service.delete_ticket(db.session, ticket_id, current_actor())
+        ticket = service.lock_ticket(db.session, ticket_id)
+        check_if_match(ticket, "Ticket")
+        service.delete_ticket(db.session, ticket, current_actor())
         db.session.commit()
         return ok("Ticket has been deleted.")

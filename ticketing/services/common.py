@@ -1,12 +1,14 @@
-"""Helpers the resource services share: lookups, change sets, constraint errors."""
+"""Helpers the resource services share: lookups, row locks, change sets, constraint errors."""
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Executable, Result, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..errors import Conflict, NotFound, Unprocessable
+from ..errors import Conflict, DomainError, NotFound, Unprocessable
 
 # Constraint name -> the error a client should see when the database rejects a write.
 CONSTRAINT_ERRORS = {
@@ -70,14 +72,53 @@ def _holds_lock(session: Session, model, resource_id) -> bool:
             and (model, resource_id) in _locks_of_this_transaction(session))
 
 
-def apply_changes(resource, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Set the values that differ; return them as {field: {"from": old, "to": new}}."""
+def lock_row(session: Session, model, raw_id, message: str, query: Executable) -> Row:
+    """The row `query` (a Core select by `:id`, FOR UPDATE) returns, under its row lock.
+
+    For writes done in Core: no instance is loaded. Session.execute autoflushes before Core
+    statements too, so the row read includes changes still pending on an instance of it.
+    The lock is noted: get_or_404 does not select the row FOR UPDATE again.
+    """
+    resource_id = parse_id(raw_id)
+    row = None
+    if resource_id is not None:
+        row = session.execute(query, {"id": resource_id}).one_or_none()
+    if row is None:
+        raise NotFound(message)
+    _locks_of_this_transaction(session).add((model, resource_id))
+    return row
+
+
+def refresh_loaded(session: Session, model, resource_id: uuid.UUID, *,
+                   deleted: bool = False) -> None:
+    """After a Core statement changed (or deleted) a row, the session's instance of it, if
+    it holds one, must not show the old values: expired, it reloads when next read; a
+    deleted row's is forgotten."""
+    instance = session.identity_map.get(session.identity_key(model, resource_id))
+    if instance is None:
+        return
+    if deleted:
+        session.expunge(instance)
+    else:
+        session.expire(instance)
+
+
+def differences(values: dict[str, Any],
+                current: Callable[[str], Any]) -> dict[str, dict[str, Any]]:
+    """The values that differ from `current(field)`, as {field: {"from": old, "to": new}}."""
     changes = {}
     for field, new in values.items():
-        old = getattr(resource, field)
+        old = current(field)
         if old != new:
-            setattr(resource, field, new)
             changes[field] = {"from": old, "to": new}
+    return changes
+
+
+def apply_changes(resource, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Set the values that differ; return them as {field: {"from": old, "to": new}}."""
+    changes = differences(values, lambda field: getattr(resource, field))
+    for field, change in changes.items():
+        setattr(resource, field, change["to"])
     if changes:
         resource.touch()
     return changes
@@ -88,8 +129,26 @@ def flush(session: Session) -> None:
     try:
         session.flush()
     except IntegrityError as error:
-        constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
-        make_error = CONSTRAINT_ERRORS.get(constraint)
-        if make_error is None:
-            raise Unprocessable("The data breaks a database rule", {}) from error
-        raise make_error() from error
+        raise client_error(error) from error
+
+
+def execute(session: Session, statement: Executable, params: dict | None = None) -> Result:
+    """Run a Core write in the session's transaction; constraint violations as in flush().
+
+    The failed statement aborted the transaction, so it is rolled back here, as a failed
+    flush rolls back the session's.
+    """
+    try:
+        return session.execute(statement, params)
+    except IntegrityError as error:
+        session.rollback()
+        raise client_error(error) from error
+
+
+def client_error(error: IntegrityError) -> DomainError:
+    """The error a client should see for a write the database refused."""
+    constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+    make_error = CONSTRAINT_ERRORS.get(constraint)
+    if make_error is None:
+        return Unprocessable("The data breaks a database rule", {})
+    return make_error()
