@@ -37,7 +37,7 @@ def limited_app(app, database_url):  # `app` has migrated the database and issue
 
     yield make
     for made_app in made:
-        made_app.extensions["db"].engine.dispose()
+        made_app.extensions["db"].dispose()
 
 
 def anonymous(app):
@@ -179,7 +179,7 @@ def test_limits_can_be_switched_off(database_url):
     client = app.test_client()
     assert not_limited(statuses(client, 3))
     assert "RateLimit-Limit" not in client.get("/api/tickets").headers
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
 
 
 @pytest.mark.parametrize("settings, message", [
