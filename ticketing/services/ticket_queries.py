@@ -1,11 +1,11 @@
-"""Ticket reads as SQL compiled once per query shape, run with the request's values.
+"""Ticket reads as statements built once per query shape, run with the request's values.
 
-A GET builds no statement: building a Core select, computing its cache key and processing its
-result rows took most of a GET by id and of a list page. Instead SQLAlchemy compiles each
-shape of query once (which filters a request uses, its sort, cursor or page number) from the
-same table columns, with named parameters; a request only picks the SQL of its shape, fills in
-the parameters and runs it with `exec_driver_sql`, which keeps SQLAlchemy's error handling and
-disconnect detection. Rows come back as TicketRow tuples (attribute access, like Core rows).
+A GET builds no statement: building a Core select and computing its cache key took a third of
+a GET by id and of a list page. Instead each shape of query (which filters a request uses,
+its sort, cursor or page number) is built once, with named parameters for every value, and
+kept; SQLAlchemy's compiled cache keeps its SQL and result processing too. A request only
+picks the statement of its shape and runs it with its values. Rows come back as TicketRow
+tuples, which the serializer reads twice as fast as Core rows.
 
 A numbered page counts its matches in the same statement (a scalar subquery the page's first
 row carries), so a list is one round trip.
@@ -16,7 +16,7 @@ import math
 from collections import namedtuple
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -31,55 +31,30 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .. import pagination
-from ..models import Comment, Ticket, TicketPriority, TicketStatus
+from ..models import Comment, Ticket
 from ..pagination import Sort, decode_cursor, encode_cursor, make_sort
 
 tickets = Ticket.__table__.c
 TICKET_COLUMNS = tuple(column for column in tickets if column.key != "search_vector")
 TicketRow = namedtuple("TicketRow", [column.key for column in TICKET_COLUMNS])
-_STATUS = TICKET_COLUMNS.index(tickets.status)
-_PRIORITY = TICKET_COLUMNS.index(tickets.priority)
-STATUSES = {member.value: member for member in TicketStatus}
-PRIORITIES = {member.value: member for member in TicketPriority}
-DIALECT = postgresql.psycopg2.dialect()
 
 
-def ticket_row(values) -> TicketRow:
-    """A driver row of TICKET_COLUMNS as a TicketRow, its enum columns as the enums."""
-    values = list(values)
-    values[_STATUS] = STATUSES[values[_STATUS]]
-    values[_PRIORITY] = PRIORITIES[values[_PRIORITY]]
-    return TicketRow._make(values)
+def ticket_row(row) -> TicketRow:
+    return TicketRow._make(row[:len(TICKET_COLUMNS)])
 
 
-class Prepared(NamedTuple):
-    """A statement in the driver's own parameter style (%(name)s), and the values of the
-    parameters SQLAlchemy gave its literals (`'english'`, the count's limit)."""
-
-    sql: str
-    constants: dict
-
-
-def prepare(stmt) -> Prepared:
-    compiled = stmt.compile(dialect=DIALECT)
-    return Prepared(str(compiled), {name: value for name, value in compiled.params.items()
-                                    if value is not None})
-
-
-def run(reader: Session | Connection, statement: Prepared, params: dict) -> list:
-    connection = reader.connection() if isinstance(reader, Session) else reader
-    return connection.exec_driver_sql(statement.sql, statement.constants | params).fetchall()
+def run(reader: Session | Connection, stmt: Select, params: dict) -> list:
+    return reader.execute(stmt, params).all()
 
 
 # ---- one ticket ------------------------------------------------------------------------------
 
-BY_ID = prepare(select(*TICKET_COLUMNS).where(tickets.id == bindparam("id")))
+BY_ID = select(*TICKET_COLUMNS).where(tickets.id == bindparam("id"))
 
 
 def ticket_by_id(reader: Session | Connection, ticket_id) -> TicketRow | None:
@@ -187,23 +162,23 @@ def _count_of(where: Select) -> Select:
 
 
 @functools.lru_cache(maxsize=512)
-def numbered_page_sql(shape: tuple, sort_key: str) -> Prepared:
+def numbered_page(shape: tuple, sort_key: str) -> Select:
     """The page's rows, each carrying the capped count of all matches (`matches`)."""
     sort = make_sort(tickets, sort_key)
     matching = _matching(shape)
     counted = _count_of(matching).scalar_subquery().correlate(None).label("matches")
     page = (matching.add_columns(counted).order_by(*sort.order_by())
             .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
-    return prepare(page)
+    return page
 
 
 @functools.lru_cache(maxsize=512)
-def count_sql(shape: tuple) -> Prepared:
-    return prepare(_count_of(_matching(shape)))
+def count_matches(shape: tuple) -> Select:
+    return _count_of(_matching(shape))
 
 
 @functools.lru_cache(maxsize=512)
-def cursor_page_sql(shape: tuple, sort_key: str) -> Prepared:
+def cursor_page(shape: tuple, sort_key: str) -> Select:
     sort = make_sort(tickets, sort_key)
     row = tuple_(sort.column, sort.id_column)
     anchor = tuple_(bindparam("after_value", type_=sort.column.type),
@@ -211,7 +186,7 @@ def cursor_page_sql(shape: tuple, sort_key: str) -> Prepared:
     after = row < anchor if sort.descending else row > anchor
     page = (_matching(shape).where(after).order_by(*sort.order_by())
             .limit(bindparam("limit", type_=Integer)))
-    return prepare(page)
+    return page
 
 
 def list_page(reader: Session | Connection, args: dict) -> tuple[list[TicketRow], dict]:
@@ -226,17 +201,15 @@ def list_page(reader: Session | Connection, args: dict) -> tuple[list[TicketRow]
 
 def _records(rows: list, sort: Sort, per_page: int) -> tuple[list[TicketRow], str | None]:
     """The page's tickets, and the cursor of the next page when one more row came back."""
-    records = [ticket_row(row[:len(TICKET_COLUMNS)]) for row in rows[:per_page]]
+    records = [ticket_row(row) for row in rows[:per_page]]
     more = len(rows) > per_page
     return records, encode_cursor(sort, records[-1]) if more else None
 
 
 def _cursor_page(reader, shape, params, sort, args):
     value, last_id = decode_cursor(sort, args["cursor"])
-    if isinstance(value, TicketStatus | TicketPriority):
-        value = value.value
     per_page = args["per_page"]
-    rows = run(reader, cursor_page_sql(shape, sort.key),
+    rows = run(reader, cursor_page(shape, sort.key),
                {**params, "after_value": value, "after_id": last_id, "limit": per_page + 1})
     records, next_cursor = _records(rows, sort, per_page)
     return records, {"per_page": per_page, "next_cursor": next_cursor}
@@ -245,12 +218,12 @@ def _cursor_page(reader, shape, params, sort, args):
 def _numbered_page(reader, shape, params, sort, args):
     page, per_page = args.get("page", 1), args["per_page"]
     # One row more than the page says whether another follows, whatever the count reached.
-    rows = run(reader, numbered_page_sql(shape, sort.key),
+    rows = run(reader, numbered_page(shape, sort.key),
                {**params, "limit": per_page + 1, "offset": (page - 1) * per_page})
     if rows:
         counted = rows[0][-1]
     else:  # past the last page (or nothing matches): the count comes on its own
-        counted = run(reader, count_sql(shape), params)[0][0] if page > 1 else 0
+        counted = run(reader, count_matches(shape), params)[0][0] if page > 1 else 0
     records, next_cursor = _records(rows, sort, per_page)
     total = min(counted, pagination.COUNT_LIMIT)
     return records, {
