@@ -22,6 +22,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    Text,
     any_,
     bindparam,
     cast,
@@ -30,10 +31,12 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.sqltypes import NullType
 
 from .. import pagination
 from ..models import Comment, Ticket
@@ -44,8 +47,22 @@ TICKET_COLUMNS = tuple(column for column in tickets if column.key != "search_vec
 TicketRow = namedtuple("TicketRow", [column.key for column in TICKET_COLUMNS])
 
 
+def _as_read(column):
+    """How a read selects `column`: ids as text, which the response shows anyway (the driver
+    would parse each into a UUID for the serializer to turn back into text); tags as the
+    driver's list, without SQLAlchemy's per-item array processing."""
+    if isinstance(column.type, UUID):
+        return cast(column, Text).label(column.key)
+    if column is tickets.tags:
+        return type_coerce(column, NullType()).label(column.key)
+    return column
+
+
+READ_COLUMNS = tuple(_as_read(column) for column in TICKET_COLUMNS)
+
+
 def ticket_row(row) -> TicketRow:
-    return TicketRow._make(row[:len(TICKET_COLUMNS)])
+    return TicketRow._make(row[:len(READ_COLUMNS)])
 
 
 def run(reader: Session | Connection, stmt: Select, params: dict) -> list:
@@ -54,7 +71,7 @@ def run(reader: Session | Connection, stmt: Select, params: dict) -> list:
 
 # ---- one ticket ------------------------------------------------------------------------------
 
-BY_ID = select(*TICKET_COLUMNS).where(tickets.id == bindparam("id"))
+BY_ID = select(*READ_COLUMNS).where(tickets.id == bindparam("id"))
 
 
 def ticket_by_id(reader: Session | Connection, ticket_id) -> TicketRow | None:
@@ -151,7 +168,7 @@ def filter_clauses(shape: tuple) -> list[ColumnElement[bool]]:
 # ---- pages -----------------------------------------------------------------------------------
 
 def _matching(shape: tuple) -> Select:
-    return select(*TICKET_COLUMNS).where(*filter_clauses(shape))
+    return select(*READ_COLUMNS).where(*filter_clauses(shape))
 
 
 def _count_of(where: Select) -> Select:
