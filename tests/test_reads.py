@@ -5,8 +5,7 @@ from sqlalchemy import event
 
 def _autocommit_flags(app, requests) -> list[bool]:
     """Whether each statement the requests sent ran on an autocommit connection."""
-    state = app.extensions["db"]
-    engines = (state.engine, state.autocommit_engine)
+    engines = app.extensions["db"].engines
     flags = []
 
     def seen(_conn, cursor, *_args):
@@ -53,3 +52,19 @@ def test_a_transaction_pooler_keeps_reads_in_transactions(committing_app):
     flags = _autocommit_flags(app, read)
     assert answers[0].json["data"] == ticket
     assert flags and not any(flags)  # each in a transaction, with SET LOCAL statement_timeout
+
+
+def test_without_a_read_pool_reads_run_in_the_write_pools_transactions(committing_app):
+    app = committing_app(DB_READ_POOL_SIZE=0)
+    assert app.extensions["db"].engines == [app.extensions["db"].engine]
+    ticket, answers, read = _create_and_read(app)
+    flags = _autocommit_flags(app, read)
+    assert answers[0].json["data"] == ticket
+    assert answers[1].json["data"]["records"] == [ticket]
+    assert flags == [False, False]
+
+
+def test_the_read_pool_holds_a_connection_per_request_thread(committing_app):
+    app = committing_app(DB_READ_POOL_SIZE=3)
+    pool = app.extensions["db"].autocommit_engine.pool
+    assert (pool.size(), pool._max_overflow) == (3, 0)
