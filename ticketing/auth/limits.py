@@ -145,12 +145,14 @@ def add_rate_limit_headers(response):
     if window is None:
         return response
     reset_in = window.reset_in()
-    response.headers["RateLimit-Limit"] = str(window.limit.amount)
-    response.headers["RateLimit-Remaining"] = str(window.remaining)
-    response.headers["RateLimit-Reset"] = str(reset_in)
-    response.headers["RateLimit-Policy"] = f"{window.limit.amount};w={window.limit.get_expiry()}"
+    headers = [("RateLimit-Limit", str(window.limit.amount)),
+               ("RateLimit-Remaining", str(window.remaining)),
+               ("RateLimit-Reset", str(reset_in)),
+               ("RateLimit-Policy", f"{window.limit.amount};w={window.limit.get_expiry()}")]
     if response.status_code == 429:
-        response.headers["Retry-After"] = str(max(1, reset_in))
+        headers.append(("Retry-After", str(max(1, reset_in))))
+    # extend(), not one assignment each: the response has none of these yet (a 429 included).
+    response.headers.extend(headers)
     return response
 
 
