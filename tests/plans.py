@@ -16,8 +16,8 @@ def explain(connection, stmt: Select) -> str:
 
 def explain_list(connection, args: dict, sort: str = "-created_at") -> str:
     """The plan of the list query the API runs for `args` (parsed query arguments)."""
-    compiled = numbered_page(filter_shape(args), sort).compile(dialect=postgresql.dialect())
-    params = compiled.construct_params(
-        filter_params(args) | {"limit": 21, "offset": 0, "count_limit": 1001})
+    statement = numbered_page(filter_shape(args), sort)
+    params = statement.constants | filter_params(args) | {
+        "limit": 21, "offset": 0, "count_limit": 1001}
     connection.execute(text("SET LOCAL enable_seqscan = off"))
-    return "\n".join(connection.exec_driver_sql(f"EXPLAIN {compiled}", params).scalars())
+    return "\n".join(connection.exec_driver_sql(f"EXPLAIN {statement.sql}", params).scalars())

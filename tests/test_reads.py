@@ -1,23 +1,38 @@
 """Reads that change nothing run outside transactions where they can (Database.reader)."""
 
+import psycopg2.extensions
 from sqlalchemy import event
 
 
 def _autocommit_flags(app, requests) -> list[bool]:
-    """Whether each statement the requests sent ran on an autocommit connection."""
-    engines = app.extensions["db"].engines
+    """Whether each statement the requests sent ran on an autocommit connection.
+
+    Seen by the driver's cursors, not SQLAlchemy's events: the hottest reads run their SQL on
+    the driver's cursor (ticketing/driver_sql.py).
+    """
     flags = []
 
-    def seen(_conn, cursor, *_args):
-        flags.append(cursor.connection.autocommit)
+    class Watching(psycopg2.extensions.cursor):
+        def execute(self, query, params=None):
+            flags.append(self.connection.autocommit)
+            return super().execute(query, params)
 
+    def watch(dbapi_connection, _record, _proxy):
+        dbapi_connection.cursor_factory = Watching
+
+    def unwatch(dbapi_connection, _record):
+        dbapi_connection.cursor_factory = None
+
+    engines = app.extensions["db"].engines
     for engine in engines:
-        event.listen(engine, "before_cursor_execute", seen)
+        event.listen(engine, "checkout", watch)
+        event.listen(engine, "checkin", unwatch)
     try:
         requests()
     finally:
         for engine in engines:
-            event.remove(engine, "before_cursor_execute", seen)
+            event.remove(engine, "checkout", watch)
+            event.remove(engine, "checkin", unwatch)
     return flags
 
 

@@ -1,11 +1,11 @@
-"""Ticket reads as statements built once per query shape, run with the request's values.
+"""Ticket reads as statements compiled once per query shape, run with the request's values.
 
 A GET builds no statement: building a Core select and computing its cache key took a third of
 a GET by id and of a list page. Instead each shape of query (which filters a request uses,
-its sort, cursor or page number) is built once, with named parameters for every value, and
-kept; SQLAlchemy's compiled cache keeps its SQL and result processing too. A request only
-picks the statement of its shape and runs it with its values. Rows come back as TicketRow
-tuples, which the serializer reads twice as fast as Core rows.
+its sort, cursor or page number) is built once by SQLAlchemy, with named parameters for every
+value, compiled and kept; a request only picks the SQL of its shape and runs it with its
+values on the driver's cursor (ticketing/driver_sql.py). Rows come back as TicketRow tuples,
+which the serializer reads twice as fast as Core rows.
 
 A numbered page counts its matches in the same statement (a scalar subquery the page's first
 row carries), so a list is one round trip.
@@ -39,7 +39,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.sqltypes import NullType
 
 from .. import pagination
-from ..models import Comment, Ticket
+from ..driver_sql import DriverStatement, fetch_all
+from ..models import Comment, Ticket, TicketPriority, TicketStatus
 from ..pagination import Sort, decode_cursor, encode_cursor, make_sort
 
 tickets = Ticket.__table__.c
@@ -61,21 +62,27 @@ def _as_read(column):
 READ_COLUMNS = tuple(_as_read(column) for column in TICKET_COLUMNS)
 
 
-def ticket_row(row) -> TicketRow:
-    return TicketRow._make(row[:len(READ_COLUMNS)])
+_STATUS = READ_COLUMNS.index(tickets.status)
+_PRIORITY = READ_COLUMNS.index(tickets.priority)
+STATUSES = {member.value: member for member in TicketStatus}
+PRIORITIES = {member.value: member for member in TicketPriority}
 
 
-def run(reader: Session | Connection, stmt: Select, params: dict) -> list:
-    return reader.execute(stmt, params).all()
+def ticket_row(values) -> TicketRow:
+    """A driver row starting with READ_COLUMNS as a TicketRow, its enum columns as enums."""
+    values = list(values[:len(READ_COLUMNS)])
+    values[_STATUS] = STATUSES[values[_STATUS]]
+    values[_PRIORITY] = PRIORITIES[values[_PRIORITY]]
+    return TicketRow._make(values)
 
 
 # ---- one ticket ------------------------------------------------------------------------------
 
-BY_ID = select(*READ_COLUMNS).where(tickets.id == bindparam("id"))
+BY_ID = DriverStatement.of(select(*READ_COLUMNS).where(tickets.id == bindparam("id")))
 
 
 def ticket_by_id(reader: Session | Connection, ticket_id) -> TicketRow | None:
-    rows = run(reader, BY_ID, {"id": ticket_id})
+    rows = fetch_all(reader, BY_ID, {"id": str(ticket_id)})
     return ticket_row(rows[0]) if rows else None
 
 
@@ -179,23 +186,23 @@ def _count_of(where: Select) -> Select:
 
 
 @functools.lru_cache(maxsize=512)
-def numbered_page(shape: tuple, sort_key: str) -> Select:
+def numbered_page(shape: tuple, sort_key: str) -> DriverStatement:
     """The page's rows, each carrying the capped count of all matches (`matches`)."""
     sort = make_sort(tickets, sort_key)
     matching = _matching(shape)
     counted = _count_of(matching).scalar_subquery().correlate(None).label("matches")
     page = (matching.add_columns(counted).order_by(*sort.order_by())
             .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
-    return page
+    return DriverStatement.of(page)
 
 
 @functools.lru_cache(maxsize=512)
-def count_matches(shape: tuple) -> Select:
-    return _count_of(_matching(shape))
+def count_matches(shape: tuple) -> DriverStatement:
+    return DriverStatement.of(_count_of(_matching(shape)))
 
 
 @functools.lru_cache(maxsize=512)
-def cursor_page(shape: tuple, sort_key: str) -> Select:
+def cursor_page(shape: tuple, sort_key: str) -> DriverStatement:
     sort = make_sort(tickets, sort_key)
     row = tuple_(sort.column, sort.id_column)
     anchor = tuple_(bindparam("after_value", type_=sort.column.type),
@@ -203,7 +210,7 @@ def cursor_page(shape: tuple, sort_key: str) -> Select:
     after = row < anchor if sort.descending else row > anchor
     page = (_matching(shape).where(after).order_by(*sort.order_by())
             .limit(bindparam("limit", type_=Integer)))
-    return page
+    return DriverStatement.of(page)
 
 
 def list_page(reader: Session | Connection, args: dict) -> tuple[list[TicketRow], dict]:
@@ -225,9 +232,11 @@ def _records(rows: list, sort: Sort, per_page: int) -> tuple[list[TicketRow], st
 
 def _cursor_page(reader, shape, params, sort, args):
     value, last_id = decode_cursor(sort, args["cursor"])
+    if isinstance(value, TicketStatus | TicketPriority):
+        value = value.value
     per_page = args["per_page"]
-    rows = run(reader, cursor_page(shape, sort.key),
-               {**params, "after_value": value, "after_id": last_id, "limit": per_page + 1})
+    rows = fetch_all(reader, cursor_page(shape, sort.key),
+               {**params, "after_value": value, "after_id": str(last_id), "limit": per_page + 1})
     records, next_cursor = _records(rows, sort, per_page)
     return records, {"per_page": per_page, "next_cursor": next_cursor}
 
@@ -235,12 +244,12 @@ def _cursor_page(reader, shape, params, sort, args):
 def _numbered_page(reader, shape, params, sort, args):
     page, per_page = args.get("page", 1), args["per_page"]
     # One row more than the page says whether another follows, whatever the count reached.
-    rows = run(reader, numbered_page(shape, sort.key),
+    rows = fetch_all(reader, numbered_page(shape, sort.key),
                {**params, "limit": per_page + 1, "offset": (page - 1) * per_page})
     if rows:
         counted = rows[0][-1]
     else:  # past the last page (or nothing matches): the count comes on its own
-        counted = run(reader, count_matches(shape), params)[0][0] if page > 1 else 0
+        counted = fetch_all(reader, count_matches(shape), params)[0][0] if page > 1 else 0
     records, next_cursor = _records(rows, sort, per_page)
     total = min(counted, pagination.COUNT_LIMIT)
     return records, {
