@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def http_parameters(args) -> str:
     return (f"gunicorn pinned to one core; wrk -t2 -c{args.connections}, {args.warmup_seconds:g} s "
-            f"warm-up then {args.seconds:g} s; {args.http_rows:,} tickets")
+            f"warm-up then {args.seconds:g} s; {args.http_rows:,} tickets; the app with request "
+            "logs (LOG_LEVEL=info), metrics, rate limits and its relay thread")
 
 
 if __name__ == "__main__":

@@ -183,8 +183,10 @@ def server_setups(args) -> list[ServerSetup]:
 
 
 def worker_env(threads: int) -> dict:
-    # A thread per request needs a connection per thread, plus the relay's.
-    return {"GUNICORN_THREADS": str(threads), "DB_POOL_SIZE": str(threads + 1)}
+    # A thread per request needs a connection per thread, plus the relay's. Request logs on,
+    # as in production: one JSON line per request into the server's log file.
+    return {"GUNICORN_THREADS": str(threads), "DB_POOL_SIZE": str(threads + 1),
+            "LOG_LEVEL": "info"}
 
 
 def http_load(args, url: str, log_dir: Path) -> Load:

@@ -77,7 +77,7 @@ def app(database_url):
         command.check(alembic_config(app))
     KEYS.update(issue_keys(app))
     yield app
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
 
 
 @contextlib.contextmanager
@@ -184,5 +184,5 @@ def committing_app(app, database_url):
     for made_app in made:
         made_app.extensions["realtime"].stop()
         made_app.extensions["realtime"].publisher.close()
-        made_app.extensions["db"].engine.dispose()
+        made_app.extensions["db"].dispose()
     empty_tables(database_url)

@@ -33,7 +33,7 @@ def supabase_app(app, database_url, jwks):
                                     SUPABASE_JWT_SECRET=SECRET, SUPABASE_JWKS_TIMEOUT=0.5))
     with rolled_back(new_app):
         yield new_app
-    new_app.extensions["db"].engine.dispose()
+    new_app.extensions["db"].dispose()
 
 
 @pytest.fixture

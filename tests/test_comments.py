@@ -6,10 +6,9 @@ import pytest
 from sqlalchemy import text
 
 from ticketing.auth import Role
-from ticketing.services.tickets import filtered_tickets
 
 from .concurrency import run_behind_ticket_lock
-from .plans import explain
+from .plans import explain_list
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
@@ -229,7 +228,7 @@ def test_search_finds_tickets_by_their_comments(client, make_ticket, post_commen
 
 
 def test_search_goes_through_the_indexes(connection):
-    plan = explain(connection, filtered_tickets({"q": "toner cartridge"}))
+    plan = explain_list(connection, {"q": "toner cartridge"})
     assert "ix_comments_search_vector" in plan and "ix_tickets_search_vector" in plan, plan
 
 

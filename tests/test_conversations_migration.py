@@ -28,7 +28,7 @@ def migrated(request):
             "VALUES ('old', 'ticket', '2025-01-01', '2025-02-01')"))
     yield config, engine
     engine.dispose()
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
     drop_database(url)
 
 

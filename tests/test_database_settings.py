@@ -41,7 +41,7 @@ def test_a_timed_out_request_is_503_in_the_envelope(database_url):
     assert response.status_code == 503
     assert response.json == {"status": False, "message": "The database took too long to answer",
                              "errors": {}}
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
 
 
 def test_migrations_use_their_own_url_when_given(database_url):

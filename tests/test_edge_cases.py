@@ -146,7 +146,7 @@ def failing_app(database_url):
     app.register_blueprint(blp)
     app.view_functions["failing.fail"] = retry_transient_failure(app.view_functions["failing.fail"])
     yield app
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
 
 
 @pytest.mark.parametrize("code", ["40P01", "40001"])
@@ -187,7 +187,7 @@ def test_unexpected_database_errors_are_logged_without_values(database_url, capl
 
     with caplog.at_level(logging.ERROR):
         response = app.test_client().get("/cast")
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
     body = assert_envelope(response, 500)
     assert "ada@example.com" not in response.get_data(as_text=True)
     assert "ada@example.com" not in caplog.text

@@ -158,3 +158,25 @@ def test_forged_feed_cursors_are_422(client, position):
     response = client.get(f"/api/events?after={encode_token(position)}")
     assert assert_envelope(response, 422)["errors"] == {
         "after": ["Not a cursor returned by this API."]}
+
+
+def test_async_views_and_hooks_are_refused_at_start(fresh_app):
+    from ticketing.app import refuse_async_callables
+
+    app = fresh_app()
+    refuse_async_callables(app)  # the app as built: nothing async
+
+    async def hook():
+        return None
+
+    app.before_request(hook)
+    with pytest.raises(RuntimeError, match="hook is async"):
+        refuse_async_callables(app)
+    app.before_request_funcs[None].remove(hook)
+
+    async def view():
+        return {}
+
+    app.add_url_rule("/async", "async_view", view)
+    with pytest.raises(RuntimeError, match="view is async"):
+        refuse_async_callables(app)

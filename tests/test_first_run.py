@@ -73,7 +73,7 @@ def wsgi_module(monkeypatch, database_url):
     yield load
     for app in made:
         app.extensions["realtime"].stop()
-        app.extensions["db"].engine.dispose()
+        app.extensions["db"].dispose()
 
 
 def test_importing_wsgi_starts_no_relay(wsgi_module):

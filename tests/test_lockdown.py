@@ -28,7 +28,7 @@ def supabase_like_url():
         connection.execute(text("GRANT USAGE ON SCHEMA public TO anon, authenticated"))
     app = create_app(TestConfig(url))
     command.upgrade(alembic_config(app), "head")
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
     yield engine
     engine.dispose()
     drop_database(url)

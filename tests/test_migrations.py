@@ -43,7 +43,7 @@ def test_downgrade_to_base_and_upgrade_again(scratch_url):
     assert tables(scratch_url) == {"alembic_version"}
     command.upgrade(config, "head")
     command.check(config)
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
 
 
 def test_plain_alembic_upgrade_from_the_top_level_ini(scratch_url):
@@ -92,4 +92,4 @@ def test_downgrading_the_feed_order_keeps_unpositioned_events_readable(scratch_u
     engine.dispose()
     assert visible == 3
     command.upgrade(config, "head")
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()

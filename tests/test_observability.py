@@ -100,7 +100,7 @@ def test_readyz_fails_when_migrations_are_behind(behind_database_url):
     assert response.status_code == 503
     migrations = response.json["checks"]["migrations"]
     assert migrations["ok"] is False and migrations["current"] == "0001"
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
 
 
 def test_metrics_count_requests_by_route_and_status(client):

@@ -37,7 +37,7 @@ def limited_app(app, database_url):  # `app` has migrated the database and issue
 
     yield make
     for made_app in made:
-        made_app.extensions["db"].engine.dispose()
+        made_app.extensions["db"].dispose()
 
 
 def anonymous(app):
@@ -179,7 +179,7 @@ def test_limits_can_be_switched_off(database_url):
     client = app.test_client()
     assert not_limited(statuses(client, 3))
     assert "RateLimit-Limit" not in client.get("/api/tickets").headers
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
 
 
 @pytest.mark.parametrize("settings, message", [
@@ -308,7 +308,7 @@ def test_limits_move_to_memory_and_back_when_redis_goes_and_returns(limited_app,
     assert statuses(client, 2) == [200, 200]
     assert fallback_gauge() == 1
     start()
-    # Flask-Limiter looks at the storage again after 1, 2, 4 ... seconds.
+    # The worker tries Redis again after 1, 2, 4 ... seconds.
     wait_until(lambda: statuses(client, 1) == [200] and fallback_gauge() == 0,
                timeout=40, interval=0.5)
     client.get("/api/tickets")
@@ -358,3 +358,22 @@ def test_gunicorn_workers_keep_serving_when_redis_is_down(app, database_url):
     served = len(codes) - codes.count(429)
     assert 4 <= served <= 12, codes  # each worker counts on its own: at most 3 x 4
     assert "rate_limit_storage_fallback 1.0" in metrics
+
+
+# The counters themselves ------------------------------------------------------------------
+
+
+def test_memory_windows_restart_when_they_end_and_expired_ones_are_dropped(monkeypatch):
+    from ticketing.auth.counters import MemoryCounters
+
+    counters = MemoryCounters()
+    monkeypatch.setattr(MemoryCounters, "PRUNE_ABOVE", 3)
+    assert counters.hit("a", 1)[0] == 1
+    count, ends_at = counters.hit("a", 1)
+    assert count == 2 and 0 < ends_at - time.time() <= 1
+    counters.hit("b", 1)
+    time.sleep(1.05)
+    assert counters.hit("a", 60)[0] == 1  # a new window, of the new length
+    counters.hit("c", 60)
+    counters.hit("d", 60)  # a fourth key: the expired "b" goes
+    assert sorted(counters._windows) == ["a", "c", "d"]

@@ -99,7 +99,7 @@ def million(request):
         FROM generate_series(1, 100)""")
     execute(app, "ANALYZE events")
     yield app
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
     drop_database(url)
 
 

@@ -45,7 +45,7 @@ def test_defaults_are_valid_and_documented_values(monkeypatch, database_url):
     assert (config.REALTIME_BATCH_SIZE, config.REALTIME_PUBLISH_CONCURRENCY,
             config.REALTIME_MAX_ATTEMPTS, config.REALTIME_MAX_EVENT_AGE,
             config.EVENTS_RETENTION_DAYS) == (500, 8, 50, 3600.0, 90)
-    create_app(config).extensions["db"].engine.dispose()
+    create_app(config).extensions["db"].dispose()
 
 
 def test_flask_refuses_to_start_with_a_bad_setting(database_url):

@@ -53,7 +53,7 @@ def own_postgres(tmp_path):
     app = create_app(TestConfig(url))
     command.upgrade(alembic_config(app), "head")
     key = issue_keys(app)[Role.ADMIN]
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
     yield server, url, {"Authorization": f"Bearer {key}"}
     server.stop()
 

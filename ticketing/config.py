@@ -59,6 +59,8 @@ class Config:
         # A connection per request thread of a gunicorn worker, plus one for its relay thread.
         self.DB_POOL_SIZE = env_int("DB_POOL_SIZE", env_int("GUNICORN_THREADS", 4) + 1)
         self.DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 2)
+        # Autocommit connections for reads (db.Database.reader): one per request thread.
+        self.DB_READ_POOL_SIZE = env_int("DB_READ_POOL_SIZE", env_int("GUNICORN_THREADS", 4))
         self.DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 5.0)
         self.DB_POOL_RECYCLE = env_int("DB_POOL_RECYCLE", 1800)
         self.DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 3)
@@ -105,6 +107,7 @@ class Config:
         self.READY_MAX_PENDING_EVENTS = env_int("READY_MAX_PENDING_EVENTS", 10000)
         self._require_choice("REALTIME_RELAY", ("thread", "off"))
         self._require_choice("DB_POOLER_MODE", ("session", "transaction"))
+        self._require_range("DB_READ_POOL_SIZE", 0, 1000)
         self._require_choice("LOG_FORMAT", ("json", "text"))
         self._require_choice("AUTH_ANONYMOUS_ROLE", (None, "viewer", "agent"))
         if not 0 <= self.AUTH_CACHE_SECONDS <= 30:

@@ -53,10 +53,12 @@ def engine_options(config) -> dict:
     }
 
 
-def make_engine(config, url: str | None = None) -> Engine:
-    """Build the engine for `url` (the app's DATABASE_URL by default); connects lazily."""
+def make_engine(config, url: str | None = None, **options) -> Engine:
+    """Build the engine for `url` (the app's DATABASE_URL by default); connects lazily.
+
+    `options` override engine_options (the read pool's size and isolation level)."""
     url = normalize_database_url(url or config["DATABASE_URL"])
-    engine = create_engine(url, **engine_options(config))
+    engine = create_engine(url, **(engine_options(config) | options))
     _discard_closed_connections(engine)
     if config["DB_POOLER_MODE"] == "transaction":
         _set_statement_timeout_per_transaction(engine, config["DB_STATEMENT_TIMEOUT_MS"])
@@ -108,11 +110,25 @@ class DatabaseState:
     def __init__(self, config) -> None:
         # create_engine opens no connection, so nothing is shared across gunicorn's fork.
         self.engine = make_engine(config)
-        # The same pool, handing out connections in autocommit mode (Database.reader).
-        self.autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Database.reader's connections: a pool of their own, in autocommit mode from the
+        # moment they connect. Borrowing the main pool's connections in autocommit mode
+        # (execution_options) costs two round trips per read, switching there and back.
+        # DB_READ_POOL_SIZE=0: none, reads run in the session's transactions.
+        self.autocommit_engine = make_engine(
+            config, isolation_level="AUTOCOMMIT", pool_size=config["DB_READ_POOL_SIZE"],
+            max_overflow=0) if config["DB_READ_POOL_SIZE"] else None
         # A transaction pooler needs the statement timeout set in each transaction.
         self.timeout_per_transaction = config["DB_POOLER_MODE"] == "transaction"
         self.unbind()
+
+    def dispose(self) -> None:
+        """Close every pooled connection (both pools)."""
+        for engine in self.engines:
+            engine.dispose()
+
+    @property
+    def engines(self) -> list[Engine]:
+        return [engine for engine in (self.engine, self.autocommit_engine) if engine]
 
     def bind(self, connection: Connection) -> None:
         """Run every session inside `connection`'s transaction (tests roll it back)."""
@@ -168,6 +184,7 @@ class Database:
         state = self.state
         session = g.get("db_session")
         if (state.bound is not None or state.timeout_per_transaction
+                or state.autocommit_engine is None
                 or (session is not None and session.in_transaction())):
             yield self.session
             return

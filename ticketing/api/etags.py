@@ -33,6 +33,8 @@ def etag_header(resource) -> dict:
 
 def not_modified(resource) -> Response | None:
     """A 304 when the client's If-None-Match already names this version."""
+    if "If-None-Match" not in request.headers:  # most reads: no header to parse
+        return None
     if request.if_none_match.contains_weak(etag_value(resource)):
         return Response(status=304, headers=etag_header(resource))
     return None

@@ -1,6 +1,7 @@
 """Turn a bearer credential (an API key or a Supabase access token) into an Actor."""
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
@@ -47,7 +48,9 @@ class Credentials:
         self.supabase = supabase
         self.cache = TTLCache(cache_seconds)
 
-    def resolve(self, session: Session, credential: str) -> Actor:
+    def resolve(self, session: Callable[[], Session], credential: str) -> Actor:
+        """The credential's actor; `session()` gives the session to look it up with, asked
+        for only when the answer is not cached (most requests then open none)."""
         cached = self.cache.get(credential)
         if cached is not None:
             actor, expires_at = cached
@@ -55,9 +58,9 @@ class Credentials:
                 raise ExpiredCredential()
             return actor
         if looks_like_api_key(credential):
-            actor, expires_at = self._api_key(session, credential)
+            actor, expires_at = self._api_key(session(), credential)
         elif self.supabase is not None:
-            actor, expires_at = self._supabase_user(session, credential)
+            actor, expires_at = self._supabase_user(session(), credential)
         else:
             raise InvalidCredential()
         self.cache.put(credential, (actor, expires_at))

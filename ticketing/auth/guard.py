@@ -32,7 +32,7 @@ def resolve_actor() -> Actor:
         if anonymous_role is None:
             raise MissingCredential()
         return Actor(type="anonymous", role=Role(anonymous_role), name=request.remote_addr)
-    return current_app.extensions["auth"].resolve(db.session, credential)
+    return current_app.extensions["auth"].resolve(lambda: db.session, credential)
 
 
 def authenticate_request() -> None:

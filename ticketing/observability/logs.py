@@ -1,6 +1,5 @@
 """One JSON log line per request, and a request id that follows the request everywhere."""
 
-import json
 import logging
 import re
 import sys
@@ -8,6 +7,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import orjson
 from flask import Flask, g, has_request_context, request
 
 log = logging.getLogger("ticketing.request")
@@ -44,7 +44,8 @@ class JsonFormatter(logging.Formatter):
                       if key not in RESERVED and value is not None})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # orjson: a fifth of json's time for the line every request writes.
+        return orjson.dumps(entry, default=str).decode()
 
 
 class TextFormatter(logging.Formatter):
@@ -93,15 +94,15 @@ def _finish_request(response):
 
 def _log_request(response) -> None:
     duration_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+    method, path, status = request.method, request.path, response.status_code
     fields = {
-        "request_id": g.get("request_id"), "method": request.method, "path": request.path,
-        "status": response.status_code,
+        "request_id": g.get("request_id"), "method": method, "path": path, "status": status,
         "duration_ms": round(duration_ms, 2), "remote_addr": request.remote_addr,
-        "user_agent": request.user_agent.string or None,
+        # The header as sent: request.user_agent would parse it for nothing.
+        "user_agent": request.headers.get("User-Agent") or None,
     }
     # The duration in the message too: text logs show only the message.
-    log.info("%s %s %s %.1fms", request.method, request.path, response.status_code,
-             duration_ms, extra=fields)
+    log.info("%s %s %s %.1fms", method, path, status, duration_ms, extra=fields)
 
 
 def init_app(app: Flask) -> None:

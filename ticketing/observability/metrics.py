@@ -45,16 +45,28 @@ EVENTS_PUBLISHED = Counter("realtime_events_published_total", "Events published 
 PUBLISH_FAILURES = Counter("realtime_publish_failures_total", "Failed attempts to publish an event")
 
 
-def _start_timer() -> None:
-    g.metrics_started = time.perf_counter()
+# (method, URL rule, status) -> its request counter and latency histogram: looking a labelled
+# child up again on every request costs more than counting.
+_request_metrics: dict[tuple[str, str, int], tuple] = {}
+
+
+def _metrics_for(method: str, endpoint: str, status: int) -> tuple:
+    key = (method, endpoint, status)
+    found = _request_metrics.get(key)
+    if found is None:
+        labels = (method, endpoint, str(status))
+        found = _request_metrics[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+    return found
 
 
 def _observe(response):
     # The URL rule, not the path, so ids do not explode the label set.
-    endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-    labels = (request.method, endpoint, str(response.status_code))
-    REQUESTS.labels(*labels).inc()
-    LATENCY.labels(*labels).observe(time.perf_counter() - g.get("metrics_started", 0))
+    rule = request.url_rule
+    requests, latency = _metrics_for(request.method, rule.rule if rule else "unmatched",
+                                     response.status_code)
+    requests.inc()
+    # g.request_started: set by the request log's before_request hook (observability/logs.py).
+    latency.observe(time.perf_counter() - g.get("request_started", 0))
     _observe_pool()
     return response
 
@@ -65,8 +77,10 @@ _pool_seen: dict[str, int] = {}
 
 
 def _observe_pool(force: bool = False) -> None:
-    pool = current_app.extensions["db"].engine.pool
-    for state, count in (("checked_out", pool.checkedout()), ("idle", pool.checkedin())):
+    pools = [engine.pool for engine in current_app.extensions["db"].engines]
+    checked_out = sum(pool.checkedout() for pool in pools)
+    for state, count in (("checked_out", checked_out),
+                         ("idle", sum(pool.checkedin() for pool in pools))):
         if force or _pool_seen.get(state) != count:
             POOL.labels(state).set(count)
             _pool_seen[state] = count
@@ -106,7 +120,6 @@ def metrics_view() -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(_start_timer)
     app.after_request(_observe)
     app.add_url_rule("/metrics", "metrics", metrics_view)
     relay = app.extensions["realtime"].relay

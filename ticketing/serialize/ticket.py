@@ -16,14 +16,15 @@ ACTOR_KEYS = ("type", "id", "name")
 
 
 class TicketFields(Protocol):
-    """What the serializer reads: a Ticket, or a row of the ticket table's columns."""
+    """What the serializer reads: a Ticket, or a row of the ticket table's columns (which
+    reads select with their ids as text: services/ticket_queries.py)."""
 
-    id: uuid.UUID
+    id: uuid.UUID | str
     title: str
     description: str
     status: TicketStatus
     priority: TicketPriority
-    assigned_to: uuid.UUID | None
+    assigned_to: uuid.UUID | str | None
     created_by: dict | None
     requester_name: str | None
     requester_email: str | None

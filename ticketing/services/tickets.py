@@ -2,34 +2,19 @@
 
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Row,
-    Select,
-    any_,
-    bindparam,
-    delete,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..auth import Actor
 from ..errors import NotFound
-from ..models import Comment, Ticket
-from ..pagination import make_sort, paginate
+from ..models import Ticket
 from ..realtime.outbox import record
+from . import ticket_queries as queries
 from .common import differences, execute, get_or_404, lock_row, parse_id, refresh_loaded
+from .ticket_queries import TICKET_COLUMNS, TicketRow, tickets
 
 NOT_FOUND = "Ticket not found"
-# Reads select these columns with Core, not Ticket entities: no identity map, no unit of work,
-# no instance state (a third of a GET by id's time). ticketing.serialize renders both kinds.
-tickets = Ticket.__table__.c
-TICKET_COLUMNS = tuple(column for column in tickets if column.key != "search_vector")
 
 
 def get_ticket(session: Session, ticket_id, *, lock: bool = False) -> Ticket:
@@ -37,76 +22,17 @@ def get_ticket(session: Session, ticket_id, *, lock: bool = False) -> Ticket:
     return get_or_404(session, Ticket, ticket_id, NOT_FOUND, lock=lock)
 
 
-def read_ticket(session: Session | Connection, ticket_id) -> Row:
-    """The ticket's columns, for a read that changes nothing; NotFound if there is none."""
+def read_ticket(reader: Session | Connection, ticket_id) -> TicketRow:
+    """The ticket, for a read that changes nothing; NotFound if there is none."""
     parsed = parse_id(ticket_id)
-    row = None
-    if parsed is not None:
-        stmt = select(*TICKET_COLUMNS).where(tickets.id == parsed)
-        row = session.execute(stmt).one_or_none()
+    row = queries.ticket_by_id(reader, parsed) if parsed is not None else None
     if row is None:
         raise NotFound(NOT_FOUND)
     return row
 
 
-def filtered_tickets(args: dict) -> Select:
-    """The tickets `args` asks for, as a Core select of TICKET_COLUMNS.
-
-    Table columns, not ORM attributes, so the statement runs as plain Core: ORM
-    attributes would route it through the ORM's compile and loading steps for nothing.
-    """
-    stmt = select(*TICKET_COLUMNS)
-    if args.get("status"):
-        stmt = stmt.where(tickets.status.in_(args["status"]))
-    if args.get("priority"):
-        stmt = stmt.where(tickets.priority.in_(args["priority"]))
-    if "assigned_to" in args:
-        # `= id` / `IS NULL` rather than IS NOT DISTINCT FROM, which no index serves.
-        assignee = args["assigned_to"]
-        stmt = stmt.where(tickets.assigned_to.is_(None) if assignee is None
-                          else tickets.assigned_to == assignee)
-    if args.get("q"):
-        stmt = stmt.where(text_matches(args["q"]))
-    stmt = conversation_filters(stmt, args)
-    if args.get("created_after"):
-        stmt = stmt.where(tickets.created_at >= args["created_after"])
-    if args.get("created_before"):
-        stmt = stmt.where(tickets.created_at < args["created_before"])
-    return stmt
-
-
-def text_matches(text: str) -> ColumnElement[bool]:
-    """Tickets whose own text or comments match; each side is served by its GIN index.
-
-    `own match OR id = ANY(ids from matching comments)`, not `id IN (... UNION ...)`: a union
-    collects every match before the first row comes out (1.2 s for a common word among a
-    million tickets), while this lets PostgreSQL walk the date index and stop after a page, or
-    OR the two index bitmaps for a rare word (a few ms either way).
-    """
-    query = func.websearch_to_tsquery("english", text)
-    comments = Comment.__table__.c
-    from_comments = select(comments.ticket_id).where(comments.search_vector.bool_op("@@")(query))
-    # ARRAY(SELECT ...) runs once, and `= ANY(array)` can use the primary key index.
-    in_comments = tickets.id == any_(func.array(from_comments.scalar_subquery()))
-    return or_(tickets.search_vector.bool_op("@@")(query), in_comments)
-
-
-def conversation_filters(stmt: Select, args: dict) -> Select:
-    """Requester, tags and first-reply filters."""
-    if args.get("requester_email"):
-        stmt = stmt.where(func.lower(tickets.requester_email) == args["requester_email"].lower())
-    if args.get("tags"):
-        stmt = stmt.where(tickets.tags.contains(args["tags"]))
-    if args.get("tags_any"):
-        stmt = stmt.where(tickets.tags.overlap(args["tags_any"]))
-    if "has_public_reply" in args:
-        column = tickets.first_response_at
-        stmt = stmt.where(column.is_not(None) if args["has_public_reply"] else column.is_(None))
-    return stmt
-
-
-def list_tickets(session: Session | Connection, args: dict) -> tuple[list[Row], dict]:
-    return paginate(session, filtered_tickets(args), make_sort(tickets, args["sort"]), args)
+def list_tickets(reader: Session | Connection, args: dict) -> tuple[list[TicketRow], dict]:
+    return queries.list_page(reader, args)
 
 
 # Writes run Core statements on the session's connection, in its transaction: a POST is one

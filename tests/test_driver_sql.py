@@ -1,0 +1,48 @@
+"""Statements run on the driver's cursor fail the way SQLAlchemy's own executions do."""
+
+import pytest
+from sqlalchemy import bindparam, literal_column, select, text
+from sqlalchemy.exc import DataError, OperationalError
+
+from ticketing.db import make_engine
+from ticketing.driver_sql import DriverStatement, fetch_all
+
+from .conftest import TestConfig
+from .test_database_settings import terminate_backend
+
+ECHO = DriverStatement.of(select(bindparam("value"), literal_column("'fixed'")))
+AS_UUID = DriverStatement.of(select(text("CAST(:value AS uuid)")))
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = make_engine(vars(TestConfig(database_url)))
+    yield engine
+    engine.dispose()
+
+
+def test_values_and_literals_reach_the_driver(engine):
+    with engine.connect() as connection:
+        assert fetch_all(connection, ECHO, {"value": 7}) == [(7, "fixed")]
+
+
+def test_errors_are_sqlalchemys_and_hide_their_values(engine):
+    with engine.connect() as connection, pytest.raises(DataError) as raised:
+        fetch_all(connection, AS_UUID, {"value": "no-such-uuid"})
+    assert not raised.value.connection_invalidated
+    assert "parameters hidden" in str(raised.value)  # hide_parameters, as for any statement
+
+
+def test_a_dropped_connection_is_invalidated_and_replaced(engine, database_url):
+    with engine.connect() as connection:
+        pid = connection.scalar(text("SELECT pg_backend_pid()"))
+        other = make_engine(vars(TestConfig(database_url)))
+        try:
+            terminate_backend(other, pid)
+        finally:
+            other.dispose()
+        with pytest.raises(OperationalError) as raised:
+            fetch_all(connection, ECHO, {"value": 1})
+        assert raised.value.connection_invalidated and connection.invalidated
+    with engine.connect() as connection:  # the pool gives a fresh connection
+        assert fetch_all(connection, ECHO, {"value": 2}) == [(2, "fixed")]
