@@ -70,7 +70,8 @@ def tail(path: Path, lines: int = 30) -> str:
 
 
 def app_env(database_url: str, extra: dict) -> dict:
-    """The environment of the app's processes: no ABLY_*, database or relay setting of ours."""
+    """The environment of the app's processes: no ABLY_*, database or relay setting of ours;
+    `extra` last, so a scenario may override any of the defaults (LOG_LEVEL, say)."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("ABLY_", "DATABASE_", "MIGRATIONS_DATABASE_", "REALTIME_",
                                   "PROMETHEUS_", "READY_", "RATE_LIMIT", "REDIS_"))}
@@ -79,7 +80,8 @@ def app_env(database_url: str, extra: dict) -> dict:
                PYTHONUNBUFFERED="1", RATE_LIMIT_DEFAULT="10000000 per minute",
                RATE_LIMIT_ANONYMOUS="10000000 per minute",
                # The load clients send no credential; an agent may write tickets.
-               AUTH_ANONYMOUS_ROLE="agent", **extra)
+               AUTH_ANONYMOUS_ROLE="agent")
+    env.update(extra)
     return env
 
 
