@@ -209,3 +209,23 @@ def test_cursor_from_another_sort_is_rejected(client, make_ticket):
     response = client.get(f"/api/tickets?per_page=1&sort=title&cursor={cursor}")
     assert response.status_code == 422
     assert response.json["errors"] == {"cursor": ["This cursor belongs to another sort order."]}
+
+
+def test_one_status_and_priority_are_read_in_order_from_their_index(connection):
+    from ticketing.models import TicketPriority, TicketStatus
+
+    from .plans import explain_list
+
+    plan = explain_list(connection, {"status": [TicketStatus.OPEN],
+                                     "priority": [TicketPriority.HIGH]})
+    # The page itself, not only its count, walks the index backwards: no sort, no filter.
+    assert "Index Scan Backward using ix_tickets_status_priority_created_at_id" in plan, plan
+    assert "Sort" not in plan and "Filter" not in plan, plan
+
+
+def test_one_value_and_several_values_filter_alike(client, dated_ticket):
+    open_high = dated_ticket(1, status="open", priority="high")
+    dated_ticket(2, status="closed", priority="high")
+    open_low = dated_ticket(3, status="open", priority="low")
+    assert ids(client, "status=open&priority=high") == [open_high]
+    assert ids(client, "status=open&priority=high,low") == [open_low, open_high]  # newest first

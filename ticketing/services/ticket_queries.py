@@ -88,13 +88,25 @@ def ticket_by_id(reader: Session | Connection, ticket_id) -> TicketRow | None:
 
 # ---- filters ---------------------------------------------------------------------------------
 
-def _any_of(column) -> ColumnElement[bool]:
-    """`column = ANY(%(name)s::type[])`: one parameter however many values are asked for."""
+def _one_of(column, how_many: str) -> ColumnElement[bool]:
+    """`column = %(name)s` for one value; `column = ANY(%(name)s::type[])` for several.
+
+    One value gets plain equality: PostgreSQL 15 walks a (status, priority, created_at) index
+    in order only for equality, while `= ANY(...)` makes it filter rows off the date index
+    (1 ms instead of 0.02 ms for a page of 20 among 10,000 tickets).
+    """
+    if how_many == "one":
+        return column == bindparam(column.key)
     return column == any_(cast(bindparam(column.key), ARRAY(column.type)))
 
 
-def _as_values(members) -> list[str]:
-    return [member.value for member in members]
+def _how_many(members) -> str:
+    return "one" if len(members) == 1 else "several"
+
+
+def _as_values(members) -> str | list[str]:
+    values = [member.value for member in members]
+    return values[0] if len(values) == 1 else values
 
 
 def _lowered(text: str) -> str:
@@ -128,8 +140,10 @@ def text_matches(text) -> ColumnElement[bool]:
 
 
 FILTERS: dict[str, Filter] = {
-    "status": Filter(lambda _: _any_of(tickets.status), _as_values),
-    "priority": Filter(lambda _: _any_of(tickets.priority), _as_values),
+    "status": Filter(lambda how_many: _one_of(tickets.status, how_many), _as_values,
+                     variant=_how_many),
+    "priority": Filter(lambda how_many: _one_of(tickets.priority, how_many), _as_values,
+                       variant=_how_many),
     # `= id` / `IS NULL` rather than IS NOT DISTINCT FROM, which no index serves.
     "assigned_to": Filter(
         lambda unassigned: tickets.assigned_to.is_(None) if unassigned
