@@ -1,5 +1,6 @@
 """A row lock is taken once per transaction, and taken again in the next one."""
 
+import psycopg2.extensions
 from sqlalchemy import event
 
 from ticketing.db import db
@@ -7,16 +8,27 @@ from ticketing.services.tickets import get_ticket
 
 
 def _locking_selects(engine, action) -> int:
-    statements = []
+    """The statements with FOR UPDATE that `action` sends, seen by the driver's cursors: the
+    ticket writes' lock runs on them directly (ticketing/driver_sql.py), and SQLAlchemy's own
+    statements pass through them too."""
+    statements, watched = [], []
 
-    def seen(_conn, _cursor, statement, *_args):
-        statements.append(statement)
+    class Watching(psycopg2.extensions.cursor):
+        def execute(self, query, params=None):
+            statements.append(query)
+            return super().execute(query, params)
 
-    event.listen(engine, "before_cursor_execute", seen)
+    def watch(dbapi_connection, _record, _proxy):
+        dbapi_connection.cursor_factory = Watching
+        watched.append(dbapi_connection)
+
+    event.listen(engine, "checkout", watch)
     try:
         action()
     finally:
-        event.remove(engine, "before_cursor_execute", seen)
+        event.remove(engine, "checkout", watch)
+        for dbapi_connection in watched:
+            dbapi_connection.cursor_factory = None
     return sum("FOR UPDATE" in statement for statement in statements)
 
 

@@ -4,10 +4,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Executable, Result, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..driver_sql import DriverStatement, fetch_all
 from ..errors import Conflict, DomainError, NotFound, Unprocessable
 
 # Constraint name -> the error a client should see when the database rejects a write.
@@ -72,21 +72,23 @@ def _holds_lock(session: Session, model, resource_id) -> bool:
             and (model, resource_id) in _locks_of_this_transaction(session))
 
 
-def lock_row(session: Session, model, raw_id, message: str, query: Executable) -> Row:
-    """The row `query` (a Core select by `:id`, FOR UPDATE) returns, under its row lock.
+def lock_row(session: Session, model, raw_id, message: str, query: DriverStatement) -> tuple:
+    """The row `query` (a select by `%(id)s`, FOR UPDATE) returns, under its row lock, as the
+    driver's tuple.
 
-    For writes done in Core: no instance is loaded. Session.execute autoflushes before Core
-    statements too, so the row read includes changes still pending on an instance of it.
-    The lock is noted: get_or_404 does not select the row FOR UPDATE again.
+    For writes done in Core: no instance is loaded. Pending changes are flushed first
+    (driver_sql.fetch_all, as Session.execute would), so the row read includes changes still
+    pending on an instance of it. The lock is noted: get_or_404 does not select the row FOR
+    UPDATE again.
     """
     resource_id = parse_id(raw_id)
-    row = None
+    rows = []
     if resource_id is not None:
-        row = session.execute(query, {"id": resource_id}).one_or_none()
-    if row is None:
+        rows = fetch_all(session, query, {"id": resource_id})
+    if not rows:
         raise NotFound(message)
     _locks_of_this_transaction(session).add((model, resource_id))
-    return row
+    return rows[0]
 
 
 def refresh_loaded(session: Session, model, resource_id: uuid.UUID, *,
@@ -132,14 +134,15 @@ def flush(session: Session) -> None:
         raise client_error(error) from error
 
 
-def execute(session: Session, statement: Executable, params: dict | None = None) -> Result:
-    """Run a Core write in the session's transaction; constraint violations as in flush().
+def execute(session: Session, statement: DriverStatement, params: dict) -> list:
+    """Run a Core write in the session's transaction, on the driver's cursor
+    (driver_sql.fetch_all); the rows it returns. Constraint violations as in flush().
 
     The failed statement aborted the transaction, so it is rolled back here, as a failed
     flush rolls back the session's.
     """
     try:
-        return session.execute(statement, params)
+        return fetch_all(session, statement, params)
     except IntegrityError as error:
         session.rollback()
         raise client_error(error) from error
