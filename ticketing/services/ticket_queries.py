@@ -69,7 +69,9 @@ PRIORITIES = {member.value: member for member in TicketPriority}
 
 
 def ticket_row(values) -> TicketRow:
-    """A driver row starting with READ_COLUMNS as a TicketRow, its enum columns as enums."""
+    """A driver row starting with the ticket's columns (READ_COLUMNS, or TICKET_COLUMNS as
+    writes return them: the same columns in the same order) as a TicketRow, its enum columns
+    as enums."""
     values = list(values[:len(READ_COLUMNS)])
     values[_STATUS] = STATUSES[values[_STATUS]]
     values[_PRIORITY] = PRIORITIES[values[_PRIORITY]]
