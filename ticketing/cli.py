@@ -1,22 +1,31 @@
 """`flask db ...`: a thin wrapper over alembic.command, using the app's database URL."""
 
 import functools
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# Alembic announces its built-in plugins at INFO when first imported. It used to be imported
+# before logging was set up, where that went nowhere; now (below, and by /readyz) it is not.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 db_cli = AppGroup("db", help="Database migrations (Alembic).")
 
 
-def alembic_config(app: Flask | None = None) -> AlembicConfig:
+def alembic_config(app: Flask | None = None) -> "AlembicConfig":
     """Alembic settings from alembic.ini, pointed at the app's migration URL."""
+    from alembic.config import Config as AlembicConfig
+
     app = app or current_app
     config = AlembicConfig(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
@@ -27,12 +36,23 @@ def alembic_config(app: Flask | None = None) -> AlembicConfig:
     return config
 
 
+def alembic_command():
+    """alembic.command, imported when a `flask db` command runs.
+
+    Every process that builds the app registers these commands; a web worker never runs one,
+    and Alembic (with Mako) is 8 MB of its memory.
+    """
+    from alembic import command
+
+    return command
+
+
 @db_cli.command("upgrade")
 @click.argument("revision", default="head")
 @click.option("--sql", is_flag=True, help="Print the SQL instead of running it.")
 def upgrade(revision: str, sql: bool) -> None:
     """Upgrade the database to REVISION (default: head)."""
-    command.upgrade(alembic_config(), revision, sql=sql)
+    alembic_command().upgrade(alembic_config(), revision, sql=sql)
 
 
 @db_cli.command("downgrade")
@@ -40,21 +60,21 @@ def upgrade(revision: str, sql: bool) -> None:
 @click.option("--sql", is_flag=True, help="Print the SQL instead of running it.")
 def downgrade(revision: str, sql: bool) -> None:
     """Downgrade the database to REVISION (default: one step back; `base` for empty)."""
-    command.downgrade(alembic_config(), revision, sql=sql)
+    alembic_command().downgrade(alembic_config(), revision, sql=sql)
 
 
 @db_cli.command("current")
 @click.option("-v", "--verbose", is_flag=True)
 def current(verbose: bool) -> None:
     """Show the revision the database is at."""
-    command.current(alembic_config(), verbose=verbose)
+    alembic_command().current(alembic_config(), verbose=verbose)
 
 
 @db_cli.command("history")
 @click.option("-v", "--verbose", is_flag=True)
 def history(verbose: bool) -> None:
     """List the migrations."""
-    command.history(alembic_config(), verbose=verbose)
+    alembic_command().history(alembic_config(), verbose=verbose)
 
 
 @db_cli.command("revision")
@@ -62,13 +82,13 @@ def history(verbose: bool) -> None:
 @click.option("--autogenerate", is_flag=True, help="Compare the models with the database.")
 def revision(message: str, autogenerate: bool) -> None:
     """Create a new migration."""
-    command.revision(alembic_config(), message=message, autogenerate=autogenerate)
+    alembic_command().revision(alembic_config(), message=message, autogenerate=autogenerate)
 
 
 @db_cli.command("check")
 def check() -> None:
     """Fail when the models and the migrations have drifted apart."""
-    command.check(alembic_config())
+    alembic_command().check(alembic_config())
 
 
 def register_cli(app: Flask) -> None:

@@ -14,6 +14,8 @@ __all__ = ["SYSTEM", "Actor", "Permission", "Role", "caller_is_trusted", "check"
 
 def make_supabase_tokens(config):
     """The Supabase token verifier, when a project is configured (None otherwise)."""
+    if not config.get("SUPABASE_URL"):
+        return None  # and PyJWT with cryptography (10 MB) stay out of the process
     from .supabase import SupabaseTokens
 
     return SupabaseTokens.from_config(config)

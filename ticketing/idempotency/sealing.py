@@ -9,10 +9,10 @@ that would open them; only the client that sent the key can have its answer repl
 import base64
 import hashlib
 import os
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 NONCE_BYTES = 12
 
@@ -22,7 +22,13 @@ def key_digest(scope: str, key: str) -> str:
     return hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
 
 
-def _cipher(scope: str, key: str) -> AESGCM:
+def _cipher(scope: str, key: str) -> "AESGCM":
+    # Imported with the first Idempotency-Key, not in every worker at start: cryptography's
+    # bindings are most of 10 MB that a worker without idempotent retries never needs.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                    info=b"ticketing idempotency answer").derive(f"{scope}\n{key}".encode())
     return AESGCM(derived)

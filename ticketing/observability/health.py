@@ -4,7 +4,6 @@ import time
 from functools import cache
 from pathlib import Path
 
-from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +19,9 @@ MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
 
 @cache
 def head_revision() -> str | None:
+    # Imported on the first /readyz with a database, not in every worker at start (8 MB).
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
