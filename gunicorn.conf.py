@@ -66,9 +66,9 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # gunicorn's own lines in the app's format (JSON, or the app's text layout under
 # LOG_FORMAT=text), so that one stream reads the same throughout.
-_formatter = ("ticketing.observability.logs.JsonFormatter"
+_formatter = ("ticketing.logformat.JsonFormatter"
               if os.environ.get("LOG_FORMAT", "json") == "json"
-              else "ticketing.observability.logs.TextFormatter")
+              else "ticketing.logformat.TextFormatter")
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -91,7 +91,7 @@ _bind_slug = "".join(c if c.isalnum() else "-" for c in str(bind))
 metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR")
                    or Path(tempfile.gettempdir()) / f"ticketing-metrics-{_bind_slug}")
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-# It must exist before anything imports the app (the JSON log formatter above does).
+# It must exist before a worker imports the app.
 metrics_dir.mkdir(parents=True, exist_ok=True)
 
 

@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from ticketing import create_app
-from ticketing.observability.logs import JsonFormatter, RequestIdFilter
+from ticketing.logformat import JsonFormatter
+from ticketing.observability.logs import RequestIdFilter
 
 from .conftest import TestConfig
 from .dbutil import create_scratch_database, drop_database

@@ -35,3 +35,19 @@ def test_a_worker_imports_no_tool_it_does_not_use(tmp_path):
 def test_a_configured_supabase_project_brings_pyjwt(tmp_path):
     loaded = modules_after_building_the_app(tmp_path, SUPABASE_URL="https://x.supabase.co")
     assert "jwt" in loaded
+
+
+def test_the_gunicorn_master_does_not_import_the_app(tmp_path):
+    """gunicorn.conf.py's logging names the app's formatters; loading them must not load the
+    app into the master, or every worker it forks (after `systemctl reload` too) would start
+    with the old code already imported."""
+    script = ("import logging.config, runpy, sys; "
+              "settings = runpy.run_path('gunicorn.conf.py'); "
+              "logging.config.dictConfig(settings['logconfig_dict']); "
+              "print(' '.join(sys.modules))")
+    environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, check=True)
+    ours = sorted(name for name in result.stdout.split() if name.startswith("ticketing"))
+    assert ours == ["ticketing", "ticketing.logformat"]
+    assert not {"flask", "sqlalchemy"} & {name.partition(".")[0] for name in result.stdout.split()}

@@ -1,12 +1,16 @@
 """Access control: credentials, roles and the actor a request runs as."""
 
+from typing import TYPE_CHECKING
+
 from flask import Flask, g, request
 
 from .actor import SYSTEM, Actor
-from .credentials import Credentials
 from .errors import InvalidCredential
 from .guard import authenticate_request, caller_is_trusted, check, current_actor, requires
 from .roles import Permission, Role
+
+if TYPE_CHECKING:
+    from .credentials import Credentials
 
 __all__ = ["SYSTEM", "Actor", "Permission", "Role", "caller_is_trusted", "check",
            "current_actor", "init_auth", "requires"]
@@ -21,8 +25,12 @@ def make_supabase_tokens(config):
     return SupabaseTokens.from_config(config)
 
 
-def init_auth(app: Flask) -> Credentials:
+def init_auth(app: Flask) -> "Credentials":
     """Resolve every API request's credential before anything else looks at it."""
+    # Here, not at the top: credentials needs the models, and the models need auth.roles,
+    # whose package this is (importing `ticketing.models` first must work: migrations do).
+    from .credentials import Credentials
+
     credentials = Credentials(app.extensions["db"].engine, app.config["AUTH_CACHE_SECONDS"],
                               make_supabase_tokens(app.config))
     app.extensions["auth"] = credentials

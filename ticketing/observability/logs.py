@@ -5,10 +5,10 @@ import re
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 
-import orjson
 from flask import Flask, g, has_request_context, request
+
+from ..logformat import JsonFormatter, TextFormatter
 
 log = logging.getLogger("ticketing.request")
 
@@ -16,7 +16,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # Accept ids from clients and proxies only when harmless in logs and headers.
 # Same pattern as deploy/nginx.conf, so nginx's and the app's log lines share the id.
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:+=/-]{1,128}$")
-RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def current_request_id() -> str | None:
@@ -28,37 +27,6 @@ class RequestIdFilter(logging.Filter):
         if not getattr(record, "request_id", None):
             record.request_id = current_request_id()
         return True
-
-
-class JsonFormatter(logging.Formatter):
-    """Log records as one JSON object per line, with any `extra` fields included."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({key: value for key, value in vars(record).items()
-                      if key not in RESERVED and value is not None})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        # orjson: a fifth of json's time for the line every request writes.
-        return orjson.dumps(entry, default=str).decode()
-
-
-class TextFormatter(logging.Formatter):
-    """`time level logger [request id] message`, for the app's and gunicorn's lines alike;
-    `[-]` outside a request."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        if not getattr(record, "request_id", None):
-            record = logging.makeLogRecord({**vars(record), "request_id": "-"})
-        return super().format(record)
 
 
 def make_handler(log_format: str) -> logging.Handler:
