@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
     ("REALTIME_BATCH_SIZE", 0),  # used to publish nothing, silently
     ("REALTIME_BATCH_SIZE", -5),
     ("REALTIME_POLL_INTERVAL", 0),
+    ("REALTIME_COALESCE_WINDOW", -0.001),
+    ("REALTIME_COALESCE_WINDOW", 2),
     ("REALTIME_MAX_BACKOFF", -1.0),
     ("REALTIME_MAX_ATTEMPTS", 0),
     ("REALTIME_MAX_EVENT_AGE", 0),
