@@ -37,7 +37,7 @@ class RelaySettings:
     poll_interval: float = 1.0
     # After a commit wakes the relay, it waits this long so that the commits that follow share
     # its round: under load one round (a handful of round trips) serves many commits.
-    coalesce_window: float = 0.005
+    coalesce_window: float = 0.02
     max_backoff: float = 30.0
     concurrency: int = 8
     max_attempts: int = 50
