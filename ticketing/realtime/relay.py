@@ -143,9 +143,9 @@ class Relay:
                 log.error("realtime event %s (%s) marked failed after %d attempts: %s",
                           event.event_id, event.name, event.attempts + 1, failure.error)
             self._note_failure(failure.error)
-        published = len(marks.published)
-        self.stats.published += published
-        self.on_publish(published)
+        if marks.published:
+            self.stats.published += len(marks.published)
+            self.on_publish(len(marks.published))
         return marks.settled
 
     def _note_failure(self, error: PublishError) -> None:
