@@ -51,7 +51,10 @@ def _spec(messages: list[dict], size: int) -> dict:
 
 
 def plan_lanes(messages: list[dict], lanes: int) -> list[list[list[dict]]]:
-    """Deal resources out to at most `lanes` lanes; return each lane's requests, in order."""
+    """Deal resources out to at most `lanes` lanes; return each lane's requests, in order.
+
+    A message: {event, resource, channel, id, name, data, size (of data as JSON, in bytes)}.
+    """
     runs: dict[tuple, list[dict]] = {}
     for message in messages:
         runs.setdefault(message["resource"], []).append(message)

@@ -7,8 +7,9 @@ position and records each event's outcome (realtime/outcomes.py) before it commi
 that dies mid-round releases the lock with its transaction, so its events stay pending and the
 next holder sends them again under the same message ids.
 
-A woken relay waits REALTIME_COALESCE_WINDOW before its round, so that under load one round
-serves the commits of those few milliseconds instead of one round per commit.
+A relay starts at most one round per REALTIME_COALESCE_WINDOW: a commit that wakes an idle relay
+goes out at once, and under load one round serves all the commits of a window instead of each
+commit costing a round.
 """
 
 import logging
