@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ticketing.realtime import batching
 from ticketing.realtime.publisher import make_publisher
 from ticketing.realtime.relay import Relay, RelaySettings
 
@@ -115,6 +116,24 @@ def test_relay_killed_between_commit_and_publish_delivers_later(
     assert_exactly_once_in_order(messages, expected)
 
 
+def test_commits_close_together_share_a_round(committing_app, fake_ably):
+    """An idle relay publishes a commit at once; the commits that follow within the coalesce
+    window go out together, in one round (one batch request)."""
+    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="thread",
+                                         REALTIME_COALESCE_WINDOW=1.0,
+                                         REALTIME_POLL_INTERVAL=30))
+    client = app.test_client()
+    began = time.monotonic()
+    client.post("/api/tickets", json={"title": "first", "description": "d"})
+    fake_ably.wait_for(TICKETS, 1, timeout=5)
+    assert time.monotonic() - began < 0.9  # not held back by the window
+    written = write_burst(client, tickets=3, updates=1)  # six commits, well within a second
+    messages = fake_ably.wait_for(TICKETS, written + 1, timeout=10)
+    assert time.monotonic() - began >= 1.0  # they waited for the window...
+    assert fake_ably.batch_requests == 2  # ...and went out as one request
+    assert_exactly_once_in_order(messages[1:], written)
+
+
 class TimedPublisher:
     """Wraps a publisher and notes when each of its publish requests ran."""
 
@@ -213,6 +232,24 @@ def test_a_message_ably_refuses_for_good_is_set_aside(committing_app, fake_ably)
 
 
 def test_an_unexpected_publisher_error_is_retried(committing_app, fake_ably):
+    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off"))
+    for _ in range(3):
+        one_ticket_with_events(app, updates=1)
+    state = app.extensions["realtime"]
+    relay = Relay(app.extensions["db"].engine, FailOnce(state.publisher, 1, KeyError("h2")),
+                  state.channels, RelaySettings(concurrency=3, max_backoff=0.05))
+    # Six events fit in one request: it failed as a whole, and every ticket waits.
+    assert relay.publish_pending() == 0
+    assert fake_ably.published(TICKETS) == [] and "KeyError" in relay.stats.last_error
+    time.sleep(0.1)
+    relay.drain()
+    assert_exactly_once_in_order(fake_ably.published(TICKETS), 6)
+    assert fake_ably.duplicates == 0
+
+
+def test_a_failed_lane_holds_back_only_its_own_resources(committing_app, fake_ably,
+                                                         monkeypatch):
+    monkeypatch.setattr(batching, "MAX_REQUEST_MESSAGES", 2)  # a round of 3 requests
     app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off"))
     for _ in range(3):
         one_ticket_with_events(app, updates=1)

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
     ("REALTIME_BATCH_SIZE", 0),  # used to publish nothing, silently
     ("REALTIME_BATCH_SIZE", -5),
     ("REALTIME_POLL_INTERVAL", 0),
+    ("REALTIME_COALESCE_WINDOW", -0.001),
+    ("REALTIME_COALESCE_WINDOW", 2),
     ("REALTIME_MAX_BACKOFF", -1.0),
     ("REALTIME_MAX_ATTEMPTS", 0),
     ("REALTIME_MAX_EVENT_AGE", 0),
@@ -44,7 +46,8 @@ def test_defaults_are_valid_and_documented_values(monkeypatch, database_url):
     config = TestConfig(database_url)
     assert (config.REALTIME_BATCH_SIZE, config.REALTIME_PUBLISH_CONCURRENCY,
             config.REALTIME_MAX_ATTEMPTS, config.REALTIME_MAX_EVENT_AGE,
-            config.EVENTS_RETENTION_DAYS) == (500, 8, 50, 3600.0, 90)
+            config.EVENTS_RETENTION_DAYS, config.REALTIME_COALESCE_WINDOW) == (
+        500, 8, 50, 3600.0, 90, 0.02)
     create_app(config).extensions["db"].dispose()
 
 

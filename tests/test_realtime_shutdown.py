@@ -7,6 +7,7 @@ same id. Within the window Ably drops the repeat; after it, subscribers get the 
 (same `event_id` and `version`, which is how they recognise it).
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -105,3 +106,46 @@ def test_an_exiting_worker_lets_its_relay_finish_the_round(committing_app, fake_
     taken = len(fake_ably.published(TICKETS))
     assert taken >= 1
     assert pending(database_url) == 5 - taken, worker.stderr[-3000:]
+
+
+BUSY_WORKER = textwrap.dedent("""
+    import threading, time
+    from ticketing import create_app
+    from ticketing.auth import SYSTEM
+    from ticketing.services.tickets import create_ticket
+    app = create_app()
+
+    def keep_writing():  # a request thread still at work while the worker exits
+        with app.app_context():
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                session = app.extensions["db"].new_session()
+                for n in range(3):  # three tickets per commit: rounds of several resources
+                    create_ticket(session, {"title": f"t{n}", "description": "d"}, SYSTEM)
+                session.commit()
+                session.close()
+                time.sleep(0.005)
+
+    threading.Thread(target=keep_writing).start()  # not a daemon: the exit waits for it
+""")  # the main thread ends at once: the interpreter starts exiting, the writes go on
+
+
+def test_a_worker_exiting_while_commits_go_on_ends_its_relay_quietly(committing_app,
+                                                                     database_url):
+    """Rounds that start during the interpreter's exit used to fail (an executor refuses new
+    work once the exit began) and log a warning with a traceback."""
+    committing_app()  # empties the tables afterwards
+    env = {**os.environ, "DATABASE_URL": database_url, "REALTIME_RELAY": "thread",
+           "LOG_FORMAT": "text", "LOG_LEVEL": "warning"}
+    worker = subprocess.run([sys.executable, "-c", BUSY_WORKER], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    assert worker.stderr == ""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            written, published, failed = connection.execute(text(
+                "SELECT count(*), count(published_at), count(failed_at) FROM events")).one()
+    finally:
+        engine.dispose()
+    assert written >= 30 and published >= 1 and failed == 0

@@ -97,6 +97,7 @@ class Config:
         self.ABLY_TOKEN_TTL = env_int("ABLY_TOKEN_TTL", 3600)
         self.REALTIME_RELAY = env_str("REALTIME_RELAY", "thread")
         self.REALTIME_POLL_INTERVAL = env_float("REALTIME_POLL_INTERVAL", 1.0)
+        self.REALTIME_COALESCE_WINDOW = env_float("REALTIME_COALESCE_WINDOW", 0.02)
         self.REALTIME_BATCH_SIZE = env_int("REALTIME_BATCH_SIZE", 500)
         self.REALTIME_MAX_BACKOFF = env_float("REALTIME_MAX_BACKOFF", 30.0)
         self.REALTIME_PUBLISH_CONCURRENCY = env_int("REALTIME_PUBLISH_CONCURRENCY", 8)

@@ -37,17 +37,23 @@ class RealtimeState:
         self.exit_grace = 2 * config["ABLY_TIMEOUT"] + 5
 
     def wake(self) -> None:
-        """Ask the relay to publish now (called after a commit that recorded events)."""
-        if self.mode == "thread":
+        """Ask the relay to publish soon (called after a commit that recorded events)."""
+        if self.mode != "thread":
+            return
+        if not self._running_here():
             self.start()
-            self._wake.set()
+        self._wake.set()
+
+    def _running_here(self) -> bool:
+        thread = self._thread
+        return thread is not None and self._pid == os.getpid() and thread.is_alive()
 
     def start(self) -> None:
         """Start this process's relay thread (again, after a fork)."""
         if self.mode != "thread":
             return
         with self._lock:
-            if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+            if self._running_here():
                 return
             self._stop.clear()
             self._pid = os.getpid()

@@ -7,12 +7,12 @@ of order or with a gap. Ably requires the client-supplied ids of such a publish 
 resource's oldest pending event by fixed limits, so a re-sent event gets the same message id
 again (which Ably de-duplicates) as long as it is re-sent with the events it went out with.
 
-A resource stays in one lane; lanes run concurrently; within a lane, a resource's later spec
+A round that fits in one request is sent as one request. A larger one is dealt out to lanes:
+a resource stays in one lane; lanes run concurrently; within a lane, a resource's later spec
 goes only after its earlier one was taken.
 """
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from .publisher import (
     MAX_REQUEST_BYTES,
@@ -20,7 +20,6 @@ from .publisher import (
     MAX_SPEC_BYTES,
     PublishError,
     as_publish_error,
-    encoded_size,
 )
 
 Outcomes = dict[int, PublishError | None]  # event id -> None (taken by Ably) or the error
@@ -31,7 +30,7 @@ def specs_of(run: list[dict]) -> list[dict]:
     """Cut one resource's messages (oldest first) into specs within Ably's publish limit."""
     specs, current, size = [], [], 0
     for message in run:
-        message_size = encoded_size(message["data"]) + MESSAGE_OVERHEAD
+        message_size = message["size"] + MESSAGE_OVERHEAD
         if current and (len(current) >= MAX_REQUEST_MESSAGES
                         or size + message_size > MAX_SPEC_BYTES):
             specs.append(_spec(current, size))
@@ -52,18 +51,25 @@ def _spec(messages: list[dict], size: int) -> dict:
 
 
 def plan_lanes(messages: list[dict], lanes: int) -> list[list[list[dict]]]:
-    """Deal resources out to at most `lanes` lanes; return each lane's requests, in order."""
+    """Deal resources out to at most `lanes` lanes; return each lane's requests, in order.
+
+    A message: {event, resource, channel, id, name, data, size (of data as JSON, in bytes)}.
+    """
     runs: dict[tuple, list[dict]] = {}
     for message in messages:
         runs.setdefault(message["resource"], []).append(message)
-    count = min(lanes, len(runs))
+    # Biggest resources first, so that dealing them out evens the lanes.
+    resources = [specs_of(run) for run in sorted(runs.values(), key=len, reverse=True)]
+    single = _requests(resources) if resources else []
+    if len(single) <= 1 or lanes == 1:  # what a round after a few commits holds: no thread
+        return [single] if single else []
+    count = min(lanes, len(resources))
     lane_specs: list[list[list[dict]]] = [[] for _ in range(count)]
     loads = [0] * count
-    # Biggest resources first, each to the lane with the fewest messages so far.
-    for run in sorted(runs.values(), key=len, reverse=True):
+    for specs in resources:  # each to the lane with the fewest messages so far
         lane = loads.index(min(loads))
-        lane_specs[lane].append(specs_of(run))
-        loads[lane] += len(run)
+        lane_specs[lane].append(specs)
+        loads[lane] += sum(len(spec["events"]) for spec in specs)
     return [_requests(resource_specs) for resource_specs in lane_specs]
 
 
@@ -88,14 +94,32 @@ def _requests(resource_specs: list[list[dict]]) -> list[list[dict]]:
 
 
 def send_lanes(publisher, lanes: list[list[list[dict]]], stopping: threading.Event) -> Outcomes:
-    """Send every lane; return each attempted event's outcome (unattempted ones are absent)."""
-    if len(lanes) <= 1:  # the common case under light load: no threads to start
-        return send_lane(publisher, lanes[0], stopping) if lanes else {}
-    outcomes: Outcomes = {}
-    with ThreadPoolExecutor(len(lanes), thread_name_prefix="realtime-lane") as pool:
-        for lane_outcomes in pool.map(lambda lane: send_lane(publisher, lane, stopping), lanes):
-            outcomes.update(lane_outcomes)
-    return outcomes
+    """Send every lane; return each attempted event's outcome (unattempted ones are absent).
+
+    The first lane goes in this thread, each other one in a thread of its own. Plain threads,
+    not an executor: concurrent.futures refuses new work once the interpreter starts exiting,
+    while an exiting worker's relay is still finishing its round (see RealtimeState.stop).
+    """
+    results: list[Outcomes] = [{} for _ in lanes]
+    errors: list[BaseException] = []  # what a lane raised, raised again here
+
+    def send(index: int) -> None:
+        try:
+            results[index] = send_lane(publisher, lanes[index], stopping)
+        except BaseException as error:
+            errors.append(error)
+
+    others = [threading.Thread(target=send, args=(index,), name="realtime-lane", daemon=True)
+              for index in range(1, len(lanes))]
+    for thread in others:
+        thread.start()
+    if lanes:
+        send(0)
+    for thread in others:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return {event: outcome for lane in results for event, outcome in lane.items()}
 
 
 def send_lane(publisher, requests: list[list[dict]], stopping: threading.Event) -> Outcomes:

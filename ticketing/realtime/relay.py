@@ -1,34 +1,37 @@
 """Publish committed events from the outbox to Ably, in order per resource.
 
 Every relay (a thread in each web worker, or `flask realtime relay`) competes for one
-transaction-scoped advisory lock; the holder gives new events their feed positions, publishes
-the oldest due events in batch requests side by side, and records each event's outcome in the
-same transaction. A relay that dies mid-round releases the lock with its transaction, so its
-events stay pending and the next holder sends them again under the same message ids.
+transaction-scoped advisory lock. The holder's round is one transaction: it reads the oldest due
+events, publishes them in batch requests side by side, then gives every committed event its feed
+position and records each event's outcome (realtime/outcomes.py) before it commits. A relay
+that dies mid-round releases the lock with its transaction, so its events stay pending and the
+next holder sends them again under the same message ids.
 
-A failure delays only what it concerns: the event gets its own backoff (`next_attempt_at`), and
-later events of its resource wait behind it, until it is published or, after
-REALTIME_MAX_ATTEMPTS attempts or REALTIME_MAX_EVENT_AGE seconds, marked failed.
+A relay starts at most one round per REALTIME_COALESCE_WINDOW: a commit that wakes an idle relay
+goes out at once, and under load one round serves all the commits of a window instead of each
+commit costing a round.
 """
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, or_, text, update
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.orm import Session
 
 from ..models import Event
-from .batching import plan_lanes, send_lanes
+from . import outcomes
+from .batching import Outcomes, plan_lanes, send_lanes
 from .outbox import message_data
-from .publisher import PublishError, fit_message
+from .publisher import MAX_MESSAGE_BYTES, PublishError, encoded_size, fit_message
 from .retention import prune_batch
 from .sequencer import assign_positions
+from .settings import RelaySettings
+
+__all__ = ["PENDING", "Relay", "RelaySettings", "requeue"]
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +39,27 @@ log = logging.getLogger(__name__)
 RELAY_LOCK_KEY = 0x7469636B6574  # "ticket"
 # How soon a relay that was woken by a commit tries again when another relay is publishing.
 BUSY_RETRY = 0.05
-FIRST_RETRY = 0.5  # seconds before an event's first retry; doubles up to max_backoff
 PRUNE_EVERY = 60.0
 
 PENDING = (Event.published_at.is_(None), Event.failed_at.is_(None))
 
-
-@dataclass
-class RelaySettings:
-    batch_size: int = 500
-    poll_interval: float = 1.0
-    max_backoff: float = 30.0
-    concurrency: int = 8
-    max_attempts: int = 50
-    max_event_age: float = 3600.0
-    retention_days: int = 90
-
-    @classmethod
-    def from_config(cls, config) -> "RelaySettings":
-        return cls(batch_size=config["REALTIME_BATCH_SIZE"],
-                   poll_interval=config["REALTIME_POLL_INTERVAL"],
-                   max_backoff=config["REALTIME_MAX_BACKOFF"],
-                   concurrency=config["REALTIME_PUBLISH_CONCURRENCY"],
-                   max_attempts=config["REALTIME_MAX_ATTEMPTS"],
-                   max_event_age=config["REALTIME_MAX_EVENT_AGE"],
-                   retention_days=config["EVENTS_RETENTION_DAYS"])
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+ROUND_COLUMNS = ("id", "event_id", "name", "resource_type", "resource_id", "version", "payload",
+                 "actor", "occurred_at", "attempts")
+# The oldest pending events that are due, skipping resources waiting on an earlier one. Plain
+# SQL and Core rows: built once, no ORM objects (the round runs after every burst of commits).
+DUE_EVENTS = text(f"""
+    SELECT {", ".join(ROUND_COLUMNS)}
+    FROM events AS event
+    WHERE published_at IS NULL AND failed_at IS NULL
+      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+      AND NOT EXISTS (
+          SELECT FROM events AS waiting
+          WHERE waiting.next_attempt_at IS NOT NULL AND waiting.published_at IS NULL
+            AND waiting.failed_at IS NULL AND waiting.resource_type = event.resource_type
+            AND waiting.resource_id = event.resource_id AND waiting.id < event.id
+            AND waiting.next_attempt_at > now())
+    ORDER BY id LIMIT :limit""").columns(*(Event.__table__.c[name] for name in ROUND_COLUMNS))
 
 
 @dataclass
@@ -72,24 +71,11 @@ class RelayStats:
 
 
 @dataclass
-class Round:
-    """What one round sent: event id -> None (taken by Ably) or the PublishError."""
+class RoundSummary:
+    """What one round did (publish_pending returns only `settled`)."""
 
-    events: list[Event]
-    outcomes: dict[int, PublishError | None] = field(default_factory=dict)
-
-
-def due_events(limit: int):
-    """The oldest pending events that are due, skipping resources waiting on an earlier one."""
-    waiting = aliased(Event)
-    blocked = exists().where(
-        waiting.next_attempt_at.is_not(None), waiting.published_at.is_(None),
-        waiting.failed_at.is_(None), waiting.resource_type == Event.resource_type,
-        waiting.resource_id == Event.resource_id, waiting.id < Event.id,
-        waiting.next_attempt_at > func.now())
-    return (select(Event).where(*PENDING, or_(Event.next_attempt_at.is_(None),
-                                              Event.next_attempt_at <= func.now()), ~blocked)
-            .order_by(Event.id).limit(limit))
+    fetched: int  # due events the round took
+    settled: int  # of which published, or marked failed
 
 
 class Relay:
@@ -115,74 +101,53 @@ class Relay:
 
         Returns None when another relay holds the lock.
         """
-        with Session(self.engine) as session, session.begin():
-            assign_positions(session)
-        with Session(self.engine) as session, session.begin():
-            if not session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY))):
-                return None
-            events = session.scalars(due_events(self.settings.batch_size)).all()
-            if not events:
-                self._maybe_prune(session)
-                return 0
-            sent = Round(events, self._send(events))
-            settled = self._record(session, sent)
-        published = sum(1 for outcome in sent.outcomes.values() if outcome is None)
-        self.stats.published += published
-        self.on_publish(published)
-        return settled
+        summary = self.publish_round()
+        return None if summary is None else summary.settled
 
-    def _send(self, events: list[Event]) -> dict[int, PublishError | None]:
+    def publish_round(self) -> RoundSummary | None:
+        """One round in one transaction; None when another relay holds the lock."""
+        with self.engine.begin() as connection:
+            if not connection.scalar(_TRY_LOCK, {"key": RELAY_LOCK_KEY}):
+                return None
+            events = connection.execute(DUE_EVENTS, {"limit": self.settings.batch_size}).all()
+            results = self._send(events) if events else {}
+            # Positions first: a feed reader holding the sequencer lock may be waiting for
+            # rows that this transaction would otherwise have locked by marking them.
+            assign_positions(connection)
+            settled = self._record(connection, events, results)
+            if not events:
+                self._maybe_prune(connection)
+        return RoundSummary(len(events), settled)
+
+    def _send(self, events: list[Row]) -> Outcomes:
         messages = [self._message(event) for event in events]
         lanes = plan_lanes(messages, self.settings.concurrency)
         return send_lanes(self.publisher, lanes, self.stopping)
 
-    def _message(self, event: Event) -> dict:
+    def _message(self, event: Row) -> dict:
+        data = message_data(event)
+        size = encoded_size(data)
+        if size > MAX_MESSAGE_BYTES:
+            data = fit_message(data)
+            size = encoded_size(data)
         return {"event": event.id, "resource": (event.resource_type, event.resource_id),
                 "channel": self.channels[event.resource_type],
-                "id": str(event.event_id), "name": event.name,
-                "data": fit_message(message_data(event))}
+                "id": str(event.event_id), "name": event.name, "data": data, "size": size}
 
-    def _record(self, session: Session, sent: Round) -> int:
+    def _record(self, connection: Connection, events: list[Row], results: Outcomes) -> int:
         """Write each event's outcome; return how many were settled (published or failed)."""
-        published = [event_id for event_id, outcome in sent.outcomes.items() if outcome is None]
-        if published:
-            session.execute(update(Event).where(Event.id.in_(published)).values(
-                published_at=func.clock_timestamp(), attempts=Event.attempts + 1,
-                next_attempt_at=None))
-        settled, waiting = len(published), set()
-        for event in sent.events:  # oldest first: the first failure of a resource counts
-            error = sent.outcomes.get(event.id)
-            if error is None or (event.resource_type, event.resource_id) in waiting:
-                continue
-            if error.retryable and not self._give_up(event):
-                waiting.add((event.resource_type, event.resource_id))
-                self._defer(session, event, error)
-            else:
-                settled += 1
-                self._fail(session, event, error)
-            self._note_failure(error)
-        return settled
-
-    def _give_up(self, event: Event) -> bool:
-        age = (time.time() - event.occurred_at.timestamp())
-        return (event.attempts + 1 >= self.settings.max_attempts
-                or age >= self.settings.max_event_age)
-
-    def _defer(self, session: Session, event: Event, error: PublishError) -> None:
-        pause = min(self.settings.max_backoff, FIRST_RETRY * 2 ** event.attempts)
-        pause = max(pause * random.uniform(0.8, 1.2), error.retry_after or 0.0)
-        session.execute(update(Event).where(Event.id == event.id).values(
-            attempts=Event.attempts + 1, last_error=str(error)[:2000],
-            last_error_code=error.code or error.status,
-            next_attempt_at=func.clock_timestamp() + timedelta(seconds=pause)))
-
-    def _fail(self, session: Session, event: Event, error: PublishError) -> None:
-        log.error("realtime event %s (%s) marked failed after %d attempts: %s", event.event_id,
-                  event.name, event.attempts + 1, error)
-        session.execute(update(Event).where(Event.id == event.id).values(
-            failed_at=func.clock_timestamp(), attempts=Event.attempts + 1,
-            last_error=str(error)[:2000], last_error_code=error.code or error.status,
-            next_attempt_at=None))
+        marks = outcomes.marks_for(events, results, self.settings)
+        outcomes.record(connection, marks)
+        for failure in marks.failures:
+            if failure.pause is None:
+                event = failure.event
+                log.error("realtime event %s (%s) marked failed after %d attempts: %s",
+                          event.event_id, event.name, event.attempts + 1, failure.error)
+            self._note_failure(failure.error)
+        if marks.published:
+            self.stats.published += len(marks.published)
+            self.on_publish(len(marks.published))
+        return marks.settled
 
     def _note_failure(self, error: PublishError) -> None:
         self.stats.failures += 1
@@ -194,11 +159,11 @@ class Relay:
         else:
             log.warning("realtime publish failed, will retry: %s", error)
 
-    def _maybe_prune(self, session: Session) -> None:
+    def _maybe_prune(self, connection: Connection) -> None:
         if time.monotonic() - self._last_prune < PRUNE_EVERY:
             return
         self._last_prune = time.monotonic()
-        deleted = prune_batch(session, self.settings.retention_days)
+        deleted = prune_batch(connection, self.settings.retention_days)
         if deleted:
             log.info("realtime: pruned %d events older than %d days", deleted,
                      self.settings.retention_days)
@@ -206,29 +171,40 @@ class Relay:
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
-        """Publish until `stop` is set: at once when woken, else every poll interval."""
+        """Publish until `stop` is set: soon after a commit wakes it, else every poll interval.
+
+        Rounds start at most once per coalesce window: a commit that wakes an idle relay goes
+        out at once, and under load one round serves all the commits of a window.
+        """
         self.stopping = stop
-        pause, unserved_wake = 0.0, False
+        pause, unserved_wake, again, not_before = 0.0, False, False, 0.0
         while not stop.is_set():
+            if (wake.is_set() or again) and stop.wait(max(0.0, not_before - time.monotonic())):
+                break  # stopping: no new round
             unserved_wake = unserved_wake or wake.is_set()
             wake.clear()
+            not_before = time.monotonic() + self.settings.coalesce_window
             try:
-                settled = self.publish_pending()
+                summary = self.publish_round()
                 pause = 0.0
             except Exception as error:  # the relay must outlive any failure (database down...)
                 pause = min(self.settings.max_backoff, max(0.25, pause * 2))
                 log.warning("realtime relay round failed, retrying in %.1fs: %s", pause, error,
                             exc_info=not isinstance(error, PublishError))
+                again = False
                 wake.wait(pause)  # a commit still wakes it
                 continue
-            if settled is None and unserved_wake:
+            if summary is None and unserved_wake:
                 # Another relay holds the lock; our commit's events may be after its batch.
                 wake.wait(BUSY_RETRY)
                 continue
             unserved_wake = False
-            if not settled:
+            # Events went out: more may have been committed meanwhile, by any process.
+            again = summary is not None and summary.settled > 0
+            if again and summary.fetched >= self.settings.batch_size:
+                not_before = 0.0  # a full batch: the next one is waiting already
+            elif not again:
                 wake.wait(self.settings.poll_interval)
-            # else: events went out, more may have been committed meanwhile: go again.
 
     def drain(self, timeout: float = 10.0) -> None:
         """Publish until nothing is due (for tests and the CLI)."""
@@ -239,8 +215,8 @@ class Relay:
             time.sleep(0.01)
 
     def due_count(self) -> int:
-        with Session(self.engine) as session:
-            return len(session.scalars(due_events(1).with_only_columns(Event.id)).all())
+        with self.engine.connect() as connection:
+            return len(connection.execute(DUE_EVENTS, {"limit": 1}).all())
 
 
 def requeue(session: Session, *, numbers=(), uuids=(), resource=None) -> int:

@@ -8,6 +8,7 @@ have missed deleted events (the feed answers it with 410).
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..models import Event
@@ -15,7 +16,7 @@ from ..models import Event
 BATCH = 1000
 
 
-def prune_batch(session: Session, days: int, batch: int = BATCH) -> int:
+def prune_batch(session: Connection | Session, days: int, batch: int = BATCH) -> int:
     """Delete up to `batch` old settled events from the start of the feed; return how many."""
     cutoff = func.now() - timedelta(days=days)
     newest = session.scalar(select(func.max(Event.position)))
