@@ -231,13 +231,18 @@ def test_a_message_ably_refuses_for_good_is_set_aside(committing_app, fake_ably)
     assert report["pending"] == 0 and report["failed"] == 3
 
 
-def test_an_unexpected_publisher_error_is_retried(committing_app, fake_ably):
+def relay_failing_once(committing_app, fake_ably) -> Relay:
+    """Three tickets with two events each, and a relay whose first request raises KeyError."""
     app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off"))
     for _ in range(3):
         one_ticket_with_events(app, updates=1)
     state = app.extensions["realtime"]
-    relay = Relay(app.extensions["db"].engine, FailOnce(state.publisher, 1, KeyError("h2")),
-                  state.channels, RelaySettings(concurrency=3, max_backoff=0.05))
+    return Relay(app.extensions["db"].engine, FailOnce(state.publisher, 1, KeyError("h2")),
+                 state.channels, RelaySettings(concurrency=3, max_backoff=0.05))
+
+
+def test_an_unexpected_publisher_error_is_retried(committing_app, fake_ably):
+    relay = relay_failing_once(committing_app, fake_ably)
     # Six events fit in one request: it failed as a whole, and every ticket waits.
     assert relay.publish_pending() == 0
     assert fake_ably.published(TICKETS) == [] and "KeyError" in relay.stats.last_error
@@ -250,12 +255,7 @@ def test_an_unexpected_publisher_error_is_retried(committing_app, fake_ably):
 def test_a_failed_lane_holds_back_only_its_own_resources(committing_app, fake_ably,
                                                          monkeypatch):
     monkeypatch.setattr(batching, "MAX_REQUEST_MESSAGES", 2)  # a round of 3 requests
-    app = committing_app(**ably_settings(fake_ably, REALTIME_RELAY="off"))
-    for _ in range(3):
-        one_ticket_with_events(app, updates=1)
-    state = app.extensions["realtime"]
-    relay = Relay(app.extensions["db"].engine, FailOnce(state.publisher, 1, KeyError("h2")),
-                  state.channels, RelaySettings(concurrency=3, max_backoff=0.05))
+    relay = relay_failing_once(committing_app, fake_ably)
     relay.publish_pending()
     # One lane failed; the other two tickets' events went out and were marked.
     assert len(fake_ably.published(TICKETS)) == 4
