@@ -10,6 +10,7 @@ from .throughput import SCENARIOS, HttpFigures
 TARGETS = {"get": ("get", 0.75), "post": ("post", 0.60), "patch": ("patch", 0.60),
            "list": ("get", 0.30)}
 REALTIME_LOSS = 0.15  # at most this much slower with realtime on (Ably answering at once)
+P99_LIMIT_MS = 100  # at 32 connections
 RSS_LIMIT_MB = 100
 
 
@@ -39,6 +40,8 @@ def _share(figures: HttpFigures, floor: dict, realtime_off: dict) -> tuple[str, 
         loss = 1 - figures.rate / off
         change = f"{loss:.0%} slower" if loss >= 0 else f"{-loss:.0%} faster"
         verdict += f"; {change} than off, {'ok' if loss <= REALTIME_LOSS else 'OVER'}"
+    if figures.p99_ms > P99_LIMIT_MS:
+        verdict += f"; p99 OVER {P99_LIMIT_MS} ms"
     return share, by_cpu, verdict
 
 
@@ -60,7 +63,8 @@ def print_http(results: list[HttpFigures], parameters: str) -> None:
           "CPU per request over this one's,\n  the share a core of its own would give; "
           "target: the issue's share "
           "(the filtered page against\n  the floor's GET by id) and, realtime on, the loss "
-          f"against realtime off (at most {REALTIME_LOSS:.0%}); us/req: CPU microseconds per "
+          f"against realtime off (at most {REALTIME_LOSS:.0%}), and p99 over {P99_LIMIT_MS} ms "
+          "if it is; us/req: CPU microseconds per "
           "request\n  of the server's process tree and of PostgreSQL's (all of it: the "
           "checkpointer and autovacuum too); sock err: wrk's\n  connect/read/write errors and "
           "timeouts")
