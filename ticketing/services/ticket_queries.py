@@ -111,6 +111,10 @@ def _as_values(members) -> str | list[str]:
     return values[0] if len(values) == 1 else values
 
 
+def _as_is(value: Any) -> Any:
+    return value
+
+
 def _lowered(text: str) -> str:
     return text.lower()
 
@@ -161,10 +165,8 @@ FILTERS: dict[str, Filter] = {
     "has_public_reply": Filter(
         lambda replied: tickets.first_response_at.is_not(None) if replied
         else tickets.first_response_at.is_(None), variant=bool),
-    "created_after": Filter(lambda _: tickets.created_at >= bindparam("created_after"),
-                            lambda moment: moment),
-    "created_before": Filter(lambda _: tickets.created_at < bindparam("created_before"),
-                             lambda moment: moment),
+    "created_after": Filter(lambda _: tickets.created_at >= bindparam("created_after"), _as_is),
+    "created_before": Filter(lambda _: tickets.created_at < bindparam("created_before"), _as_is),
 }
 
 
@@ -232,7 +234,6 @@ def cursor_page(shape: tuple, sort_key: str) -> DriverStatement:
 def list_page(reader: Session | Connection, args: dict) -> tuple[list[TicketRow], dict]:
     """The page of tickets `args` asks for (page/per_page or cursor/per_page)."""
     shape, params = filter_shape(args), filter_params(args)
-    params["count_limit"] = pagination.COUNT_LIMIT + 1
     sort = make_sort(tickets, args["sort"])
     if "cursor" in args:
         return _cursor_page(reader, shape, params, sort, args)
@@ -251,17 +252,18 @@ def _cursor_page(reader, shape, params, sort, args):
     if isinstance(value, TicketStatus | TicketPriority):
         value = value.value
     per_page = args["per_page"]
-    rows = fetch_all(reader, cursor_page(shape, sort.key),
-               {**params, "after_value": value, "after_id": str(last_id), "limit": per_page + 1})
+    rows = fetch_all(reader, cursor_page(shape, sort.key), {
+        **params, "after_value": value, "after_id": str(last_id), "limit": per_page + 1})
     records, next_cursor = _records(rows, sort, per_page)
     return records, {"per_page": per_page, "next_cursor": next_cursor}
 
 
 def _numbered_page(reader, shape, params, sort, args):
     page, per_page = args.get("page", 1), args["per_page"]
+    params = {**params, "count_limit": pagination.COUNT_LIMIT + 1}
     # One row more than the page says whether another follows, whatever the count reached.
-    rows = fetch_all(reader, numbered_page(shape, sort.key),
-               {**params, "limit": per_page + 1, "offset": (page - 1) * per_page})
+    rows = fetch_all(reader, numbered_page(shape, sort.key), {
+        **params, "limit": per_page + 1, "offset": (page - 1) * per_page})
     if rows:
         counted = rows[0][-1]
     else:  # past the last page (or nothing matches): the count comes on its own
