@@ -124,35 +124,42 @@ def _fetch(session: Session, stmt: Select) -> list:
 def _cursor_page(session, stmt, sort, cursor, per_page):
     value, last_id = decode_cursor(sort, cursor)
     page_stmt = stmt.where(sort.after(value, last_id)).order_by(*sort.order_by())
-    rows = _fetch(session, page_stmt.limit(per_page + 1))
-    records = rows[:per_page]
-    next_cursor = encode_cursor(sort, records[-1]) if len(rows) > per_page else None
+    records, next_cursor = page_of(_fetch(session, page_stmt.limit(per_page + 1)), sort, per_page)
     return records, {"per_page": per_page, "next_cursor": next_cursor}
 
 
-def count_up_to(session: Session, stmt: Select, limit: int) -> tuple[int, bool]:
-    """Count the rows `stmt` matches, reading at most `limit` + 1 of them.
-
-    Returns (count, exact); above `limit` the count is `limit` and not exact.
-    """
+def capped_count(stmt: Select, limit: int | ColumnElement) -> Select:
+    """`SELECT count(*)` of the rows `stmt` matches, reading at most `limit` of them (a number,
+    or a bound parameter where the statement is compiled once)."""
     rows = (stmt.order_by(None)
             .with_only_columns(literal_column("1"), maintain_column_froms=True)
-            .limit(limit + 1).subquery())
-    counted = session.scalar(select(func.count()).select_from(rows))
-    return min(counted, limit), counted <= limit
+            .limit(limit).subquery())
+    return select(func.count()).select_from(rows)
 
 
-def _numbered_page(session, stmt, sort, page, per_page):
-    total, exact = count_up_to(session, stmt, COUNT_LIMIT)
-    # One row more than the page says whether another follows, whatever the count reached.
-    page_stmt = stmt.order_by(*sort.order_by()).limit(per_page + 1).offset((page - 1) * per_page)
-    rows = _fetch(session, page_stmt)
+def page_of(rows: list, sort: Sort, per_page: int) -> tuple[list, str | None]:
+    """A page's records from up to `per_page` + 1 rows, and the cursor of the next page when
+    the extra row says one follows (whatever a count reached)."""
     records = rows[:per_page]
-    return records, {
+    return records, encode_cursor(sort, records[-1]) if len(rows) > per_page else None
+
+
+def numbered(page: int, per_page: int, counted: int, next_cursor: str | None) -> dict:
+    """A numbered page's pagination, from a count that read at most COUNT_LIMIT + 1 rows:
+    above COUNT_LIMIT the total is COUNT_LIMIT and not exact."""
+    total = min(counted, COUNT_LIMIT)
+    return {
         "page": page,
         "per_page": per_page,
         "total": total,
-        "total_exact": exact,
+        "total_exact": counted <= COUNT_LIMIT,
         "total_pages": math.ceil(total / per_page),
-        "next_cursor": encode_cursor(sort, records[-1]) if len(rows) > per_page else None,
+        "next_cursor": next_cursor,
     }
+
+
+def _numbered_page(session, stmt, sort, page, per_page):
+    counted = session.scalar(capped_count(stmt, COUNT_LIMIT + 1))
+    page_stmt = stmt.order_by(*sort.order_by()).limit(per_page + 1).offset((page - 1) * per_page)
+    records, next_cursor = page_of(_fetch(session, page_stmt), sort, per_page)
+    return records, numbered(page, per_page, counted, next_cursor)

@@ -12,7 +12,6 @@ row carries), so a list is one round trip.
 """
 
 import functools
-import math
 from collections import namedtuple
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
-    literal_column,
     or_,
     select,
     tuple_,
@@ -41,7 +39,7 @@ from sqlalchemy.sql.sqltypes import NullType
 from .. import pagination
 from ..driver_sql import DriverStatement, fetch_all
 from ..models import Comment, Ticket, TicketPriority, TicketStatus
-from ..pagination import Sort, decode_cursor, encode_cursor, make_sort
+from ..pagination import Sort, decode_cursor, make_sort
 
 tickets = Ticket.__table__.c
 TICKET_COLUMNS = tuple(column for column in tickets if column.key != "search_vector")
@@ -196,11 +194,9 @@ def _matching(shape: tuple) -> Select:
     return select(*READ_COLUMNS).where(*filter_clauses(shape))
 
 
-def _count_of(where: Select) -> Select:
+def _count_of(matching: Select) -> Select:
     """Count the matches, reading at most `count_limit` of them (see pagination.py)."""
-    capped = (where.with_only_columns(literal_column("1"), maintain_column_froms=True)
-              .limit(bindparam("count_limit", type_=Integer)).subquery())
-    return select(func.count()).select_from(capped)
+    return pagination.capped_count(matching, bindparam("count_limit", type_=Integer))
 
 
 @functools.lru_cache(maxsize=512)
@@ -242,9 +238,7 @@ def list_page(reader: Session | Connection, args: dict) -> tuple[list[TicketRow]
 
 def _records(rows: list, sort: Sort, per_page: int) -> tuple[list[TicketRow], str | None]:
     """The page's tickets, and the cursor of the next page when one more row came back."""
-    records = [ticket_row(row) for row in rows[:per_page]]
-    more = len(rows) > per_page
-    return records, encode_cursor(sort, records[-1]) if more else None
+    return pagination.page_of([ticket_row(row) for row in rows], sort, per_page)
 
 
 def _cursor_page(reader, shape, params, sort, args):
@@ -269,12 +263,4 @@ def _numbered_page(reader, shape, params, sort, args):
     else:  # past the last page (or nothing matches): the count comes on its own
         counted = fetch_all(reader, count_matches(shape), params)[0][0] if page > 1 else 0
     records, next_cursor = _records(rows, sort, per_page)
-    total = min(counted, pagination.COUNT_LIMIT)
-    return records, {
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "total_exact": counted <= pagination.COUNT_LIMIT,
-        "total_pages": math.ceil(total / per_page),
-        "next_cursor": next_cursor,
-    }
+    return records, pagination.numbered(page, per_page, counted, next_cursor)
