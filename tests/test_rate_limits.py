@@ -377,3 +377,17 @@ def test_memory_windows_restart_when_they_end_and_expired_ones_are_dropped(monke
     counters.hit("c", 60)
     counters.hit("d", 60)  # a fourth key: the expired "b" goes
     assert sorted(counters._windows) == ["a", "c", "d"]
+
+
+def test_many_live_windows_are_not_swept_on_every_hit(monkeypatch):
+    from ticketing.auth.counters import MemoryCounters
+
+    monkeypatch.setattr(MemoryCounters, "PRUNE_ABOVE", 3)
+    counters = MemoryCounters()
+    sweeps = []
+    original = MemoryCounters._prune
+    monkeypatch.setattr(MemoryCounters, "_prune",
+                        lambda self, now: (sweeps.append(len(self._windows)), original(self, now)))
+    for number in range(20):  # all live: a sweep keeps them all
+        counters.hit(f"caller-{number}", 60)
+    assert sweeps == [4, 9, 19]  # each after the windows doubled, not on every hit

@@ -44,12 +44,17 @@ class Counters(Protocol):
 
 
 class MemoryCounters:
-    """This worker's own windows; expired ones are dropped once there are many."""
+    """This worker's own windows; expired ones are dropped once there are many.
+
+    A sweep runs when the windows outnumber PRUNE_ABOVE and twice what the last sweep kept,
+    so that many live keys (a crowd of addresses) do not make every request sweep them all.
+    """
 
     PRUNE_ABOVE = 10_000
 
     def __init__(self) -> None:
         self._windows: dict[str, tuple[int, float]] = {}
+        self._kept = 0  # windows left by the last sweep
         self._lock = threading.Lock()
 
     def hit(self, key: str, seconds: int) -> tuple[int, float]:
@@ -59,13 +64,14 @@ class MemoryCounters:
             if ends <= now:
                 count, ends = 0, now + seconds
             self._windows[key] = (count + 1, ends)
-            if len(self._windows) > self.PRUNE_ABOVE:
+            if len(self._windows) > max(self.PRUNE_ABOVE, 2 * self._kept):
                 self._prune(now)
         return count + 1, ends
 
     def _prune(self, now: float) -> None:
         self._windows = {key: window for key, window in self._windows.items()
                          if window[1] > now}
+        self._kept = len(self._windows)
 
 
 class RedisCounters:
