@@ -44,9 +44,9 @@ def refuse_async_callables(app: Flask) -> None:
 
 def _layers(view):
     """The view, the methods of a MethodView, and what each decorator wrapped."""
-    pending = [view, *(getattr(view.view_class, method.lower())
-                       for method in getattr(getattr(view, "view_class", None), "methods", ())
-                       or ())]
+    view_class = getattr(view, "view_class", None)
+    methods = (view_class.methods or ()) if view_class is not None else ()
+    pending = [view, *(getattr(view_class, method.lower()) for method in methods)]
     while pending:
         layer = pending.pop()
         yield layer
