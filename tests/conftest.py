@@ -171,8 +171,9 @@ def empty_tables(database_url: str) -> None:
 
 
 @pytest.fixture
-def committing_app(app, database_url):
-    """Make apps whose requests really commit (for realtime); tables are emptied afterwards."""
+def make_app(app, database_url):  # `app` has migrated the database and issued KEYS
+    """Make apps of their own (requests really commit) with settings overridden; each is
+    stopped (relay, publisher, pools) at the end of the test."""
     made = []
 
     def make(**overrides):
@@ -185,4 +186,10 @@ def committing_app(app, database_url):
         made_app.extensions["realtime"].stop()
         made_app.extensions["realtime"].publisher.close()
         made_app.extensions["db"].dispose()
+
+
+@pytest.fixture
+def committing_app(make_app, database_url):
+    """Make apps whose requests really commit (for realtime); tables are emptied afterwards."""
+    yield make_app
     empty_tables(database_url)

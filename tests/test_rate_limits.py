@@ -23,21 +23,14 @@ SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
-def limited_app(app, database_url):  # `app` has migrated the database and issued KEYS
-    made = []
-
+def limited_app(make_app):
     def make(**settings):
-        settings = {"RATE_LIMITS_ENABLED": True, "RATE_LIMIT_DEFAULT": "5 per minute",
-                    "RATE_LIMIT_ANONYMOUS": "3 per minute",
-                    "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}", "REDIS_URL": None,
-                    **settings}
-        new_app = create_app(TestConfig(database_url, **settings))
-        made.append(new_app)
-        return new_app
+        return make_app(**{"RATE_LIMITS_ENABLED": True, "RATE_LIMIT_DEFAULT": "5 per minute",
+                           "RATE_LIMIT_ANONYMOUS": "3 per minute",
+                           "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+                           "REDIS_URL": None, **settings})
 
-    yield make
-    for made_app in made:
-        made_app.extensions["db"].dispose()
+    return make
 
 
 def anonymous(app):
