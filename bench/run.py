@@ -88,7 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.scenarios = set(SCENARIOS if not args.scenario or "all" in args.scenario
                          else args.scenario)
-    defaults = {"seconds": (10, 3), "warmup_seconds": (3, 1), "http_rows": (10_000, 2_000),
+    defaults = {"seconds": (10, 3), "http_rounds": (3, 1), "warmup_seconds": (3, 1),
+                "http_rows": (10_000, 2_000),
                 "small_rows": (10_000, 2_000), "large_rows": (1_000_000, 20_000),
                 "scale_reps": (50, 5), "rss_requests": (200_000, 5_000),
                 "rss_chunk_seconds": (10, 2)}
@@ -102,7 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.reps = args.reps or (5 if args.quick else 20)
     if args.seed_rows < 10 * PER_PAGE:
         parser.error(f"--seed-rows must be at least {10 * PER_PAGE}")
-    if min(args.requests, args.rounds, args.reps, args.workers, args.concurrency) < 1:
+    if min(args.requests, args.rounds, args.reps, args.workers, args.concurrency,
+           args.http_rounds) < 1:
         parser.error("counts must be positive")
     return args
 
@@ -110,6 +112,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def add_http_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--seconds", type=float, help="measured wrk run (10; quick 3)")
+    parser.add_argument("--http-rounds", type=int,
+                        help="http: rounds of runs, the servers taking turns; the report "
+                             "shows medians (3; quick 1)")
     parser.add_argument("--warmup-seconds", type=float, help="wrk warm-up (3; quick 1)")
     parser.add_argument("--http-workers", type=int, default=2,
                         help="gunicorn workers on the server's core (2)")
@@ -172,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def http_parameters(args) -> str:
     return (f"gunicorn pinned to one core; wrk -t2 -c{args.connections}, {args.warmup_seconds:g} s "
-            f"warm-up then {args.seconds:g} s; {args.http_rows:,} tickets; the app with request "
+            f"warm-up then {args.seconds:g} s; {args.http_rounds} round(s), the servers taking "
+            f"turns, medians shown; {args.http_rows:,} tickets; the app with request "
             "logs (LOG_LEVEL=info), metrics, rate limits and its relay thread")
 
 

@@ -1,5 +1,8 @@
 """Plain-text tables for the http, memory and scale scenarios (report.py has the others)."""
 
+import statistics
+from dataclasses import dataclass
+
 from .memory import MemoryFigures
 from .report import ms, table
 from .scale import FLAT_ENOUGH, ScaleFigures
@@ -14,60 +17,98 @@ P99_LIMIT_MS = 100  # at 32 connections
 RSS_LIMIT_MB = 100
 
 
-def _floors(results: list[HttpFigures]) -> dict[tuple[str, str], HttpFigures]:
-    """The floor's figures by (worker model, request)."""
-    return {(figures.model, figures.scenario): figures for figures in results
-            if figures.server == "floor"}
+Key = tuple[str, str, str]  # (server, worker model, request)
 
 
-def _share(figures: HttpFigures, floor: dict, realtime_off: dict) -> tuple[str, str, str]:
+@dataclass
+class Runs:
+    """One server's runs of one request, a run per round."""
+
+    runs: list[HttpFigures]
+
+    def median(self, figure) -> float:
+        return statistics.median(figure(run) for run in self.runs)
+
+    @property
+    def rate(self) -> float:
+        return self.median(lambda run: run.rate)
+
+    def rates(self) -> dict[int, float]:
+        return {run.round: run.rate for run in self.runs}
+
+
+def _grouped(results: list[HttpFigures]) -> dict[Key, Runs]:
+    groups: dict[Key, Runs] = {}
+    for figures in results:
+        key = (figures.server, figures.model, figures.scenario)
+        groups.setdefault(key, Runs([])).runs.append(figures)
+    return groups
+
+
+def _median_ratio(runs: Runs, against: Runs | None) -> float | None:
+    """The median over rounds of runs' req/s over `against`'s in the same round: runs next to
+    each other in time, so a busy spell of the machine weighs on both sides of each ratio."""
+    if against is None:
+        return None
+    theirs = against.rates()
+    ratios = [rate / theirs[round_] for round_, rate in runs.rates().items()
+              if theirs.get(round_)]
+    return statistics.median(ratios) if ratios else None
+
+
+def _share(key: Key, runs: Runs, groups: dict[Key, Runs]) -> tuple[str, str, str]:
     """Share of the floor (same worker model) by req/s and by CPU; the verdict on the target."""
-    if figures.server == "floor":
+    server, model, scenario = key
+    if server == "floor":
         return "100%", "100%", ""
-    basis, target = TARGETS[figures.scenario]
-    same = floor.get((figures.model, figures.scenario))
-    share = f"{figures.rate / same.rate:.0%}" if same else "-"
+    basis, target = TARGETS[scenario]
+    same = groups.get(("floor", model, scenario))
+    share = _median_ratio(runs, same)
     # On a shared machine req/s swings with the neighbours; CPU per request swings less.
-    by_cpu = f"{same.cpu_us['server'] / figures.cpu_us['server']:.0%}" \
-        if same and figures.cpu_us["server"] else "-"
-    if (figures.model, basis) not in floor:
-        return share, by_cpu, ""
-    ratio = figures.rate / floor[(figures.model, basis)].rate
-    against = "" if basis == figures.scenario else " of GET"
+    cpu = runs.median(lambda run: run.cpu_us["server"])
+    by_cpu = f"{same.median(lambda run: run.cpu_us['server']) / cpu:.0%}" if same and cpu else "-"
+    shown = "-" if share is None else f"{share:.0%}"
+    ratio = _median_ratio(runs, groups.get(("floor", model, basis)))
+    if ratio is None:
+        return shown, by_cpu, ""
+    against = "" if basis == scenario else " of GET"
     verdict = f"{'ok' if ratio >= target else 'BELOW'} (>= {target:.0%}{against})"
-    off = realtime_off.get((figures.model, figures.scenario))
-    if figures.server != "app" and off:
-        loss = 1 - figures.rate / off
-        change = f"{loss:.0%} slower" if loss >= 0 else f"{-loss:.0%} faster"
-        verdict += f"; {change} than off, {'ok' if loss <= REALTIME_LOSS else 'OVER'}"
-    if figures.p99_ms > P99_LIMIT_MS:
+    if server != "app":
+        speed = _median_ratio(runs, groups.get(("app", model, scenario)))
+        if speed is not None:
+            loss = 1 - speed
+            change = f"{loss:.0%} slower" if loss >= 0 else f"{-loss:.0%} faster"
+            verdict += f"; {change} than off, {'ok' if loss <= REALTIME_LOSS else 'OVER'}"
+    if runs.median(lambda run: run.p99_ms) > P99_LIMIT_MS:
         verdict += f"; p99 OVER {P99_LIMIT_MS} ms"
-    return share, by_cpu, verdict
+    return shown, by_cpu, verdict
 
 
 def print_http(results: list[HttpFigures], parameters: str) -> None:
-    floor = _floors(results)
-    realtime_off = {(f.model, f.scenario): f.rate for f in results if f.server == "app"}
+    groups = _grouped(results)
     rows = []
-    for figures in results:
-        share, by_cpu, verdict = _share(figures, floor, realtime_off)
-        rows.append([figures.server, figures.model, SCENARIOS[figures.scenario],
-                     f"{figures.rate:,.0f}", share, by_cpu, ms(figures.p50_ms), ms(figures.p99_ms),
-                     f"{figures.cpu_us['server']:,.0f}", f"{figures.cpu_us['postgres']:,.0f}",
-                     str(figures.non_2xx),
-                     str(figures.socket_errors), verdict])
+    for key, runs in groups.items():
+        server, model, scenario = key
+        share, by_cpu, verdict = _share(key, runs, groups)
+        rows.append([server, model, SCENARIOS[scenario], f"{runs.rate:,.0f}", share, by_cpu,
+                     ms(runs.median(lambda run: run.p50_ms)),
+                     ms(runs.median(lambda run: run.p99_ms)),
+                     f"{runs.median(lambda run: run.cpu_us['server']):,.0f}",
+                     f"{runs.median(lambda run: run.cpu_us['postgres']):,.0f}",
+                     str(sum(run.non_2xx for run in runs.runs)),
+                     str(sum(run.socket_errors for run in runs.runs)), verdict])
     print(f"\nThroughput: {parameters}")
     print(table(["server", "workers", "request", "req/s", "of floor", "by CPU", "p50 ms", "p99 ms",
                  "server us/req", "pg us/req", "non-2xx", "sock err", "target"], rows))
-    print("  of floor: req/s as a share of the floor's same request; by CPU: the floor's server "
-          "CPU per request over this one's,\n  the share a core of its own would give; "
-          "target: the issue's share "
-          "(the filtered page against\n  the floor's GET by id) and, realtime on, the loss "
-          f"against realtime off (at most {REALTIME_LOSS:.0%}), and p99 over {P99_LIMIT_MS} ms "
-          "if it is; us/req: CPU microseconds per "
-          "request\n  of the server's process tree and of PostgreSQL's (all of it: the "
-          "checkpointer and autovacuum too); sock err: wrk's\n  connect/read/write errors and "
-          "timeouts")
+    print("  req/s, p50, p99, us/req: medians over the rounds; non-2xx, sock err: sums; of floor: "
+          "the median of each round's req/s\n  over the floor's same request in that round; "
+          "by CPU: the floor's server CPU per request over this one's,\n  the share a core of "
+          "its own would give; target: the issue's share (the filtered page against\n  the "
+          "floor's GET by id) and, realtime on, the loss against realtime off (at most "
+          f"{REALTIME_LOSS:.0%}), and p99 over {P99_LIMIT_MS} ms\n  if it is; us/req: CPU "
+          "microseconds per request of the server's process tree and of PostgreSQL's (all of "
+          "it: the\n  checkpointer and autovacuum too); sock err: wrk's connect/read/write "
+          "errors and timeouts")
 
 
 def print_memory(figures: MemoryFigures | None) -> None:

@@ -4,6 +4,11 @@ The server runs on one core (taskset), PostgreSQL, wrk and the Ably stand-in on 
 the server's core is the limit being measured. Per server and request: a warm-up run, then a
 measured one; req/s, latency, non-2xx answers, and CPU per request of the server and of
 PostgreSQL taken from /proc over the measured run.
+
+All servers run side by side and take turns, request by request and round by round (floor,
+app, app + realtime, then again): a busy spell of a shared machine then falls on every server's
+run of one round rather than on one server's runs, and the report takes each figure's median
+over the rounds (tables.py), shares from runs next to each other.
 """
 
 import contextlib
@@ -38,6 +43,7 @@ class HttpFigures:
     non_2xx: int
     socket_errors: int
     cpu_us: dict  # "server", "postgres": CPU microseconds per request
+    round: int = 0
 
     @property
     def rate(self) -> float:
@@ -117,7 +123,7 @@ def run_wrk(load: Load, port: int, scenario: str, seconds: float) -> dict:
 
 
 def measure(load: Load, server, postmaster: int | None, setup: "ServerSetup", scenario: str,
-            warmup: float, seconds: float) -> HttpFigures:
+            warmup: float, seconds: float, round_: int = 0) -> HttpFigures:
     run_wrk(load, server.port, scenario, warmup)
     meter = CpuMeter({"server": (server.pid, True), "postgres": (postmaster, True)}) \
         if psutil else None
@@ -130,7 +136,7 @@ def measure(load: Load, server, postmaster: int | None, setup: "ServerSetup", sc
         result["p50_us"] / 1000, result["p99_us"] / 1000, result["max_us"] / 1000,
         result["status_errors"],
         sum(result[key] for key in ("connect_errors", "read_errors", "write_errors", "timeouts")),
-        {key: used.get(key, 0.0) * 1e6 / requests for key in ("server", "postgres")})
+        {key: used.get(key, 0.0) * 1e6 / requests for key in ("server", "postgres")}, round_)
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -199,23 +205,35 @@ def http_load(args, url: str, log_dir: Path) -> Load:
 
 
 def run_http(args, url: str, log_dir: Path, load: Load) -> list[HttpFigures]:
+    """Every set-up's servers at once; each request's runs in turns, round after round."""
     server_core, other_cores = split_cores()
+    setups = server_setups(args)
     results = []
-    with postgres_pinned(url, other_cores) as postmaster:
-        for setup in server_setups(args):
-            restore(url)
-            with contextlib.ExitStack() as stack:
-                ably = {}
-                if setup.ably_delay is not None:
-                    ably_pid, ably = stack.enter_context(fake_ably(setup.ably_delay, log_dir))
-                    pin_tree(ably_pid, other_cores)
-                label = f"http-{setup.name}-{setup.model}".replace(" ", "")
-                server = stack.enter_context(gunicorn(
-                    url, setup.workers, log_dir, label, {**worker_env(setup.threads), **ably},
-                    app=setup.app, cores=server_core))
-                for scenario in setup.scenarios:
-                    print(f"http: {setup.name} ({setup.model}), {SCENARIOS[scenario]} ...",
-                          flush=True)
+    with postgres_pinned(url, other_cores) as postmaster, contextlib.ExitStack() as stack:
+        servers = [start_server(stack, setup, url, log_dir, server_core, other_cores)
+                   for setup in setups]
+        for scenario in SCENARIOS:  # reads first: they leave the table as it was
+            for round_ in range(args.http_rounds):
+                for setup, server in zip(setups, servers, strict=True):
+                    if scenario not in setup.scenarios:
+                        continue
+                    print(f"http: round {round_ + 1}/{args.http_rounds}, {setup.name} "
+                          f"({setup.model}), {SCENARIOS[scenario]} ...", flush=True)
+                    if scenario in ("post", "patch"):
+                        restore(url)  # every server writes to the same table
                     results.append(measure(load, server, postmaster, setup, scenario,
-                                           args.warmup_seconds, args.seconds))
+                                           args.warmup_seconds, args.seconds, round_))
     return results
+
+
+def start_server(stack: contextlib.ExitStack, setup: ServerSetup, url: str, log_dir: Path,
+                 server_core: str | None, other_cores: list[int]):
+    """gunicorn for `setup` on the server's core (and its Ably stand-in on the others)."""
+    ably = {}
+    if setup.ably_delay is not None:
+        ably_pid, ably = stack.enter_context(fake_ably(setup.ably_delay, log_dir))
+        pin_tree(ably_pid, other_cores)
+    label = f"http-{setup.name}-{setup.model}".replace(" ", "")
+    return stack.enter_context(gunicorn(
+        url, setup.workers, log_dir, label, {**worker_env(setup.threads), **ably},
+        app=setup.app, cores=server_core))
