@@ -74,9 +74,19 @@ def _observe(response):
 # This process's last pool figures: a gauge is written (a file write in multiprocess mode)
 # only when its figure changed, which under steady load is seldom.
 _pool_seen: dict[str, int] = {}
+# Requests sample the pools at most this often: a scrape every few seconds sees a figure as
+# fresh, and a busy worker skips the pools' bookkeeping on almost every request. /metrics
+# samples its own worker's pools as it answers.
+POOL_SAMPLE_INTERVAL = 0.1
+_next_pool_sample = 0.0
 
 
 def _observe_pool(force: bool = False) -> None:
+    global _next_pool_sample
+    now = time.monotonic()
+    if not force and now < _next_pool_sample:
+        return
+    _next_pool_sample = now + POOL_SAMPLE_INTERVAL
     pools = [engine.pool for engine in current_app.extensions["db"].engines]
     checked_out = sum(pool.checkedout() for pool in pools)
     for state, count in (("checked_out", checked_out),
