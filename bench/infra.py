@@ -89,7 +89,8 @@ def app_env(database_url: str, extra: dict) -> dict:
 def fake_ably(delay: float, log_dir: Path):
     """Run tests/fakeably.py; yield its pid and the env that points the app's Ably SDK at it."""
     stderr = (log_dir / f"fakeably-{delay}.log").open("w")
-    command = [sys.executable, "-m", "tests.fakeably", "--port", "0"]
+    # Keep-alive, as Ably's servers: the SDK's client then reuses its connections.
+    command = [sys.executable, "-m", "tests.fakeably", "--port", "0", "--keep-alive"]
     if delay:
         command += ["--delay", str(delay)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,

@@ -242,8 +242,12 @@ class FakeAbly:
     """A fake Ably REST service running in a background thread; see the module docstring."""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", key: str = DEFAULT_KEY,
-                 capability: dict | None = None, dedup_window: float = DEFAULT_DEDUP_WINDOW):
+                 capability: dict | None = None, dedup_window: float = DEFAULT_DEDUP_WINDOW,
+                 keep_alive: bool = False):
         self.host, self._port, self.key = host, port, key
+        # HTTP/1.1 keep-alive as Ably's servers do (the benchmark); off by default, so that
+        # refuse() leaves no idle connection a client could go on using.
+        self.keep_alive = keep_alive
         self.dedup_window = dedup_window
         self.key_name, _, self._secret = key.partition(":")
         if "." not in self.key_name or not self._secret:
@@ -264,7 +268,8 @@ class FakeAbly:
     def start(self) -> FakeAbly:
         if self._httpd is not None:
             return self
-        httpd = _HTTPServer((self.host, self._port), _Handler)
+        httpd = _HTTPServer((self.host, self._port),
+                            _KeepAliveHandler if self.keep_alive else _Handler)
         httpd.fake = self
         self._port = httpd.server_address[1]  # keep it so a restart reuses the same port
         self._httpd = httpd
@@ -833,6 +838,11 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
+class _KeepAliveHandler(_Handler):
+    # Every reply carries Content-Length, so a connection can serve request after request.
+    protocol_version = "HTTP/1.1"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run a fake Ably REST server in the foreground.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -840,10 +850,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--key", default=DEFAULT_KEY, help="API key 'appid.keyid:secret'")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before publishes answer")
     parser.add_argument("--fail-with", type=int, metavar="STATUS", help="fail every publish")
+    parser.add_argument("--keep-alive", action="store_true",
+                        help="HTTP/1.1 keep-alive, as Ably's servers (default: HTTP/1.0)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
-    server = FakeAbly(port=args.port, host=args.host, key=args.key).start()
+    server = FakeAbly(port=args.port, host=args.host, key=args.key,
+                      keep_alive=args.keep_alive).start()
     if args.delay:
         server.delay(args.delay)
     if args.fail_with:

@@ -453,3 +453,31 @@ def test_hold_acks_records_then_answers_504(server, make_client):
                                      body=batch_spec(CHANNEL, ("a:0", "n")))
     assert response.status_code == 504
     assert [m["id"] for m in server.published(CHANNEL)] == ["a:0"]
+
+
+
+def idle_connections(http: httpx.Client) -> int:
+    """Connections httpx keeps for reuse (it drops those the server closes)."""
+    return len(http._transport._pool.connections)
+
+
+def test_keep_alive_answers_every_request_on_one_connection():
+    with FakeAbly(keep_alive=True) as fake:
+        with httpx.Client(base_url=fake.url) as http:
+            for _ in range(3):
+                reply = http.get("/time")
+                assert reply.status_code == 200 and reply.http_version == "HTTP/1.1"
+            assert idle_connections(http) == 1
+        client = AblyRestSync(**fake.client_options())
+        channel = client.channels.get(CHANNEL)
+        channel.publish("first", "a")
+        channel.publish("second", "b")
+        client.close()
+        assert [message["name"] for message in fake.published(CHANNEL)] == ["first", "second"]
+
+
+def test_without_keep_alive_each_request_has_its_own_connection():
+    with FakeAbly() as fake, httpx.Client(base_url=fake.url) as http:
+        reply = http.get("/time")
+        assert reply.status_code == 200 and reply.http_version == "HTTP/1.0"
+        assert idle_connections(http) == 0
