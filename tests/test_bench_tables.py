@@ -22,21 +22,21 @@ def report(capsys, results: list[HttpFigures]) -> dict[str, str]:
     return rows
 
 
+def gets(*rounds: tuple[float, float]) -> list[HttpFigures]:
+    """GET by id runs of the floor and the app: (floor's req/s, app's req/s) per round."""
+    return [run(server, "get", rate, round_) for round_, rates in enumerate(rounds)
+            for server, rate in zip(("floor", "app"), rates, strict=True)]
+
+
 def test_a_busy_round_weighs_on_both_sides_of_its_share(capsys):
     # Round 1 ran on a busy machine: both servers at half speed. Each round's share is 80%.
-    results = [run("floor", "get", 1000, 0), run("app", "get", 800, 0),
-               run("floor", "get", 500, 1), run("app", "get", 400, 1),
-               run("floor", "get", 1000, 2), run("app", "get", 800, 2)]
-    rows = report(capsys, results)
+    rows = report(capsys, gets((1000, 800), (500, 400), (1000, 800)))
     assert " 800 " in rows["app get"] and " 80% " in rows["app get"]
     assert "ok (>= 75%)" in rows["app get"]
 
 
 def test_the_share_is_the_median_of_the_rounds(capsys):
-    results = [run("floor", "get", 1000, 0), run("app", "get", 900, 0),
-               run("floor", "get", 1000, 1), run("app", "get", 500, 1),
-               run("floor", "get", 1000, 2), run("app", "get", 800, 2)]
-    rows = report(capsys, results)
+    rows = report(capsys, gets((1000, 900), (1000, 500), (1000, 800)))
     # Not the mean (73%): one slow round does not decide the verdict.
     assert " 80% " in rows["app get"] and "ok (>= 75%)" in rows["app get"]
 
