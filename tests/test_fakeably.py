@@ -455,7 +455,6 @@ def test_hold_acks_records_then_answers_504(server, make_client):
     assert [m["id"] for m in server.published(CHANNEL)] == ["a:0"]
 
 
-
 def idle_connections(http: httpx.Client) -> int:
     """Connections httpx keeps for reuse (it drops those the server closes)."""
     return len(http._transport._pool.connections)
