@@ -116,8 +116,9 @@ def add_http_arguments(parser: argparse.ArgumentParser) -> None:
                         help="http: rounds of runs, the servers taking turns; the report "
                              "shows medians (3; quick 1)")
     parser.add_argument("--warmup-seconds", type=float, help="wrk warm-up (3; quick 1)")
-    parser.add_argument("--http-workers", type=int, default=2,
-                        help="gunicorn workers on the server's core (2)")
+    parser.add_argument("--http-workers", type=int, default=1,
+                        help="gunicorn workers on the server's core (1, as gunicorn.conf.py "
+                             "runs one gthread worker per core)")
     parser.add_argument("--http-threads", type=int, default=4,
                         help="threads per worker (4: gthread, as deployed; 1: sync workers)")
     parser.add_argument("--compare-workers", action="store_true",

@@ -181,7 +181,7 @@ def server_setups(args) -> list[ServerSetup]:
               ServerSetup("app + realtime", "wsgi:app", ("post", "patch"), 0.0, **main)]
     if args.compare_workers:
         # The other worker model, for the choice the README explains.
-        other = {"workers": 2, "threads": 4} if args.http_threads == 1 else \
+        other = {"workers": 1, "threads": 4} if args.http_threads == 1 else \
             {"workers": 3, "threads": 1}
         setups += [ServerSetup("floor", "bench.floor:app", ("get", "post"), **other),
                    ServerSetup("app", "wsgi:app", ("get", "post"), **other)]
