@@ -201,7 +201,7 @@ def query(url: str, statement: str, params: tuple = ()) -> list[tuple]:
         return rows
 
 
-def vacuum(url: str, tables: str = "tickets") -> None:
+def vacuum(url: str, tables: str = "tickets, ticket_search_terms") -> None:
     """VACUUM ANALYZE (outside a transaction): fresh statistics and visibility map."""
     next(OWN_TRANSACTIONS)
     with contextlib.closing(psycopg2.connect(url)) as connection:

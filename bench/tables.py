@@ -146,6 +146,7 @@ def print_scale(small: list[ScaleFigures], large: list[ScaleFigures],
     print(table(["request", f"{small_rows:,} ms", f"{large_rows:,} ms", "ratio",
                  f"<= {FLAT_ENOUGH}x", f"reads/req {small_rows:,}",
                  f"reads/req {large_rows:,}"], rows))
-    print("  reads/req: ticket rows read by sequential scans plus ticket index entries read, "
-          "per request (pg_stat_user_tables\n  and pg_stat_user_indexes); a request that read "
-          "the whole table would show the table's size")
+    print("  reads/req: rows read by sequential scans plus index entries read, of the tickets "
+          "and of their search terms,\n  per request (pg_stat_user_tables and "
+          "pg_stat_user_indexes); a request that read the whole table would show the\n  "
+          "table's size")

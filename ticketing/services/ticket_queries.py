@@ -9,9 +9,14 @@ which the serializer reads twice as fast as Core rows.
 
 A numbered page counts its matches in the same statement (a scalar subquery the page's first
 row carries), so a list is one round trip.
+
+A search for one word reads the ordered text index (models/search_term.py) instead of the GIN
+indexes: the page walks that word's key range newest first, and the count reads its first
+1,001 entries.
 """
 
 import functools
+import re
 from collections import namedtuple
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -34,14 +39,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Grouping
 from sqlalchemy.sql.sqltypes import NullType
 
 from .. import pagination
 from ..driver_sql import DriverStatement, fetch_all
-from ..models import Comment, Ticket, TicketPriority, TicketStatus
+from ..models import Comment, Ticket, TicketPriority, TicketSearchTerm, TicketStatus
 from ..pagination import Sort, decode_cursor, make_sort
 
 tickets = Ticket.__table__.c
+terms = TicketSearchTerm.__table__.c
 TICKET_COLUMNS = tuple(column for column in tickets if column.key != "search_vector")
 TicketRow = namedtuple("TicketRow", [column.key for column in TICKET_COLUMNS])
 
@@ -143,6 +150,19 @@ def text_matches(text) -> ColumnElement[bool]:
     return or_(tickets.search_vector.bool_op("@@")(query), in_comments)
 
 
+# One word of ASCII letters and digits: to_tsvector makes it exactly one lexeme (none for a
+# stop word), the one websearch_to_tsquery would look for. Anything else (several words,
+# quotes, `-`, `or`, other scripts) is matched through the GIN indexes.
+ONE_WORD = re.compile(r"\s*[A-Za-z0-9]+\s*")
+# NULL (no row matches) for a stop word, as `@@` matches nothing for a query of stop words.
+WORD_LEXEME = Grouping(type_coerce(  # (f(x))[1]: PostgreSQL indexes a call's result in parentheses
+    func.tsvector_to_array(func.to_tsvector("english", bindparam("q"))), ARRAY(Text)))[1]
+
+
+def _search_variant(text: str) -> str:
+    return "word" if ONE_WORD.fullmatch(text) else "query"
+
+
 FILTERS: dict[str, Filter] = {
     "status": Filter(lambda how_many: _one_of(tickets.status, how_many), _as_values,
                      variant=_how_many),
@@ -153,7 +173,8 @@ FILTERS: dict[str, Filter] = {
         lambda unassigned: tickets.assigned_to.is_(None) if unassigned
         else tickets.assigned_to == bindparam("assigned_to"),
         str, variant=lambda value: value is None),
-    "q": Filter(lambda _: text_matches(bindparam("q")), str),
+    # The "word" variant's clause is its join with the ordered text index (_matching).
+    "q": Filter(lambda _: text_matches(bindparam("q")), str, variant=_search_variant),
     "requester_email": Filter(
         lambda _: func.lower(tickets.requester_email) == bindparam("requester_email"), _lowered),
     "tags": Filter(lambda _: tickets.tags.contains(cast(bindparam("tags"), tickets.tags.type)),
@@ -188,23 +209,49 @@ def filter_clauses(shape: tuple) -> list[ColumnElement[bool]]:
     return [FILTERS[name].clause(variant) for name, variant in shape]
 
 
+def _one_word(shape: tuple) -> tuple[bool, tuple]:
+    """Whether `shape` searches for one word, and its other filters."""
+    return ("q", "word") in shape, tuple(item for item in shape if item[0] != "q")
+
+
 # ---- pages -----------------------------------------------------------------------------------
 
 def _matching(shape: tuple) -> Select:
-    return select(*READ_COLUMNS).where(*filter_clauses(shape))
+    one_word, others = _one_word(shape)
+    if not one_word:
+        return select(*READ_COLUMNS).where(*filter_clauses(shape))
+    # Joined on the id alone: a second join condition on created_at made PostgreSQL expect a
+    # single match, and sort all of them instead of walking the index.
+    word_rows = TicketSearchTerm.__table__.join(Ticket.__table__, tickets.id == terms.ticket_id)
+    return (select(*READ_COLUMNS).select_from(word_rows)
+            .where(terms.term == WORD_LEXEME, *filter_clauses(others)))
 
 
-def _count_of(matching: Select) -> Select:
+def _sort(shape: tuple, sort_key: str) -> Sort:
+    """The sort's columns; for one word by creation time, the index's copies of them, whose
+    order the walk of the word's entries already has."""
+    if _one_word(shape)[0] and sort_key.lstrip("-") == "created_at":
+        return Sort(sort_key, terms.created_at, terms.ticket_id)
+    return make_sort(tickets, sort_key)
+
+
+def _count_of(shape: tuple) -> Select:
     """Count the matches, reading at most `count_limit` of them (see pagination.py)."""
-    return pagination.capped_count(matching, bindparam("count_limit", type_=Integer))
+    limit = bindparam("count_limit", type_=Integer)
+    one_word, others = _one_word(shape)
+    if one_word and not others:
+        # The word's index entries alone, one per ticket: no ticket row to read.
+        return pagination.capped_count(select(terms.ticket_id).where(terms.term == WORD_LEXEME),
+                                       limit)
+    return pagination.capped_count(_matching(shape), limit)
 
 
 @functools.lru_cache(maxsize=512)
 def numbered_page(shape: tuple, sort_key: str) -> DriverStatement:
     """The page's rows, each carrying the capped count of all matches (`matches`)."""
-    sort = make_sort(tickets, sort_key)
+    sort = _sort(shape, sort_key)
     matching = _matching(shape)
-    counted = _count_of(matching).scalar_subquery().correlate(None).label("matches")
+    counted = _count_of(shape).scalar_subquery().correlate(None).label("matches")
     page = (matching.add_columns(counted).order_by(*sort.order_by())
             .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
     return DriverStatement.of(page)
@@ -212,12 +259,12 @@ def numbered_page(shape: tuple, sort_key: str) -> DriverStatement:
 
 @functools.lru_cache(maxsize=512)
 def count_matches(shape: tuple) -> DriverStatement:
-    return DriverStatement.of(_count_of(_matching(shape)))
+    return DriverStatement.of(_count_of(shape))
 
 
 @functools.lru_cache(maxsize=512)
 def cursor_page(shape: tuple, sort_key: str) -> DriverStatement:
-    sort = make_sort(tickets, sort_key)
+    sort = _sort(shape, sort_key)
     row = tuple_(sort.column, sort.id_column)
     anchor = tuple_(bindparam("after_value", type_=sort.column.type),
                     bindparam("after_id", type_=sort.id_column.type))
