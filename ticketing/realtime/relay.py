@@ -46,20 +46,54 @@ PENDING = (Event.published_at.is_(None), Event.failed_at.is_(None))
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 ROUND_COLUMNS = ("id", "event_id", "name", "resource_type", "resource_id", "version", "payload",
                  "actor", "occurred_at", "attempts")
-# The oldest pending events that are due, skipping resources waiting on an earlier one. Plain
-# SQL and Core rows: built once, no ORM objects (the round runs after every burst of commits).
-DUE_EVENTS = text(f"""
-    SELECT {", ".join(ROUND_COLUMNS)}
+# Resources held back by an event waiting for its retry time: their later events wait too, so
+# that each resource's events go out in order. Each with the id of its first waiting event.
+HELD_BACK = text("""
+    SELECT resource_type, CAST(resource_id AS text), min(id)
+    FROM events
+    WHERE next_attempt_at IS NOT NULL AND published_at IS NULL AND failed_at IS NULL
+      AND next_attempt_at > now()
+    GROUP BY resource_type, resource_id""")
+# The oldest pending events that are due, but for those of held-back resources after their
+# first waiting event. Plain SQL and Core rows: built once, no ORM objects (the round runs after
+# every burst of commits).
+#
+# Held-back resources come in as a list of values rather than as a NOT EXISTS over the table:
+# PostgreSQL's plan for that anti-join rests on its statistics of pending and waiting events,
+# which go stale exactly when a backlog builds (an Ably outage; a bulk load) and then probed
+# every pending event for each one taken: 314 ms a round for a backlog of 5,000, against
+# 0.3 ms with the list, whatever the statistics say.
+_DUE = """
+    SELECT {columns}
     FROM events AS event
     WHERE published_at IS NULL AND failed_at IS NULL
-      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+      AND (next_attempt_at IS NULL OR next_attempt_at <= now()){held_back}
+    ORDER BY id LIMIT :limit"""
+_NOT_HELD_BACK = """
       AND NOT EXISTS (
-          SELECT FROM events AS waiting
-          WHERE waiting.next_attempt_at IS NOT NULL AND waiting.published_at IS NULL
-            AND waiting.failed_at IS NULL AND waiting.resource_type = event.resource_type
-            AND waiting.resource_id = event.resource_id AND waiting.id < event.id
-            AND waiting.next_attempt_at > now())
-    ORDER BY id LIMIT :limit""").columns(*(Event.__table__.c[name] for name in ROUND_COLUMNS))
+          SELECT FROM unnest(CAST(:held_types AS text[]), CAST(:held_ids AS uuid[]),
+                             CAST(:held_from AS bigint[])) AS held (type, id, first_waiting)
+          WHERE held.type = event.resource_type AND held.id = event.resource_id
+            AND held.first_waiting < event.id)"""
+
+
+def _due_events(held_back: str):
+    return text(_DUE.format(columns=", ".join(ROUND_COLUMNS), held_back=held_back)).columns(
+        *(Event.__table__.c[name] for name in ROUND_COLUMNS))
+
+
+DUE_EVENTS = _due_events("")
+DUE_EVENTS_HELD_BACK = _due_events(_NOT_HELD_BACK)
+
+
+def due_events(connection: Connection, limit: int) -> list[Row]:
+    """The oldest `limit` pending events that may go out now, in id order."""
+    held = connection.execute(HELD_BACK).all()
+    if not held:
+        return connection.execute(DUE_EVENTS, {"limit": limit}).all()
+    types, ids, first_waiting = (list(column) for column in zip(*held, strict=True))
+    return connection.execute(DUE_EVENTS_HELD_BACK, {
+        "limit": limit, "held_types": types, "held_ids": ids, "held_from": first_waiting}).all()
 
 
 @dataclass
@@ -109,7 +143,7 @@ class Relay:
         with self.engine.begin() as connection:
             if not connection.scalar(_TRY_LOCK, {"key": RELAY_LOCK_KEY}):
                 return None
-            events = connection.execute(DUE_EVENTS, {"limit": self.settings.batch_size}).all()
+            events = due_events(connection, self.settings.batch_size)
             results = self._send(events) if events else {}
             # Positions first: a feed reader holding the sequencer lock may be waiting for
             # rows that this transaction would otherwise have locked by marking them.
@@ -216,7 +250,7 @@ class Relay:
 
     def due_count(self) -> int:
         with self.engine.connect() as connection:
-            return len(connection.execute(DUE_EVENTS, {"limit": 1}).all())
+            return len(due_events(connection, 1))
 
 
 def requeue(session: Session, *, numbers=(), uuids=(), resource=None) -> int:
