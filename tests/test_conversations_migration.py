@@ -2,13 +2,9 @@
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
-from ticketing import create_app
-from ticketing.cli import alembic_config
-
-from .conftest import TestConfig
-from .dbutil import create_scratch_database, drop_database
+from .migrating import database_at
 
 NEW_COLUMNS = {"requester_name", "requester_email", "tags", "comments_count",
                "last_activity_at", "first_response_at"}
@@ -17,19 +13,12 @@ NEW_COLUMNS = {"requester_name", "requester_email", "tags", "comments_count",
 @pytest.fixture
 def migrated(request):
     """A scratch database at the revision before 0004, with a ticket written back then."""
-    url = create_scratch_database("ticketing_conversations")
-    app = create_app(TestConfig(url))
-    config = alembic_config(app)
-    command.upgrade(config, "0004-1")
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO tickets (title, description, created_at, updated_at) "
-            "VALUES ('old', 'ticket', '2025-01-01', '2025-02-01')"))
-    yield config, engine
-    engine.dispose()
-    app.extensions["db"].dispose()
-    drop_database(url)
+    with database_at("0004-1", "ticketing_conversations") as (config, engine):
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO tickets (title, description, created_at, updated_at) "
+                "VALUES ('old', 'ticket', '2025-01-01', '2025-02-01')"))
+        yield config, engine
 
 
 def ticket_columns(engine) -> set[str]:

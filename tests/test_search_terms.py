@@ -4,13 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from ticketing import create_app
-from ticketing.cli import alembic_config
-
-from .conftest import TestConfig
-from .dbutil import create_scratch_database, drop_database
+from .migrating import database_at
 from .plans import explain_list
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
@@ -188,21 +184,14 @@ def test_no_one_else_may_run_its_functions(connection):
 @pytest.fixture
 def before_0008():
     """A scratch database at 0007 with a ticket and a comment, to migrate."""
-    url = create_scratch_database("ticketing_search_terms")
-    app = create_app(TestConfig(url))
-    config = alembic_config(app)
-    command.upgrade(config, "0007")
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO tickets (title, description) VALUES ('Printer', 'Jammed')"))
-        connection.execute(text(
-            "INSERT INTO comments (ticket_id, author, body) "
-            "SELECT id, '{\"type\": \"system\"}', 'printer fixed' FROM tickets"))
-    yield config, engine
-    engine.dispose()
-    app.extensions["db"].dispose()
-    drop_database(url)
+    with database_at("0007", "ticketing_search_terms") as (config, engine):
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO tickets (title, description) VALUES ('Printer', 'Jammed')"))
+            connection.execute(text(
+                "INSERT INTO comments (ticket_id, author, body) "
+                "SELECT id, '{\"type\": \"system\"}', 'printer fixed' FROM tickets"))
+        yield config, engine
 
 
 def test_the_migration_indexes_what_exists_and_downgrades_cleanly(before_0008):
