@@ -28,7 +28,7 @@ class TicketSearchTerm(Base):
     term: Mapped[str] = mapped_column(Text, primary_key=True)
     # The ticket's, copied: the key's order is the default list's order.
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    # No foreign key: its check or cascade would need a second index on this column, half
-    # again the table's size; the triggers remove a deleted ticket's rows by their key.
+    # No foreign key: its check or cascade would need a second index, on this column alone;
+    # the triggers remove a deleted ticket's rows by their key.
     ticket_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     sources: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
