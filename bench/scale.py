@@ -47,6 +47,8 @@ def cases(url: str, rows: int) -> list[tuple[str, list[str]]]:
         (f"q={COMMON_WORD} (1 in 8 tickets)", [f"{base}&q={COMMON_WORD}"]),
         (f"q={RARE_WORD} (1 in 200 tickets)", [f"{base}&q={RARE_WORD}"]),
         ("sort=-priority", [f"{base}&sort=-priority"]),
+        # A search in another order than the word index's: the GIN path walks that order.
+        (f"q={COMMON_WORD}&sort=-priority", [f"{base}&q={COMMON_WORD}&sort=-priority"]),
         (f"deepest page by cursor (<= {DEEPEST_PAGE:,}th)", [f"{base}&cursor={cursor}"]),
         ("GET /api/tickets/<id>", ids),
     ]

@@ -6,6 +6,8 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
+from ticketing.services.ticket_queries import cursor_page, filter_shape, numbered_page
+
 from .migrating import database_at
 from .plans import explain_list
 
@@ -179,6 +181,20 @@ def test_no_one_else_may_run_its_functions(connection):
         assert connection.execute(text(
             f"SELECT has_function_privilege('search_terms_probe', '{signature}', 'EXECUTE')"
         )).scalar() is False, signature
+
+
+def test_only_creation_order_pages_through_the_word_index():
+    """In another order the GIN path walks that order's index; joining every entry of a common
+    word and sorting them took 0.6 s among a million tickets."""
+    shape = filter_shape({"q": "printer"})
+    for sort in ("created_at", "-created_at"):
+        assert "JOIN tickets" in numbered_page(shape, sort).sql
+        assert "JOIN tickets" in cursor_page(shape, sort).sql
+    for sort in ("-priority", "updated_at", "title"):
+        assert "JOIN tickets" not in numbered_page(shape, sort).sql
+        assert "ticket_search_terms" not in cursor_page(shape, sort).sql
+        # The count still reads the word's entries alone.
+        assert "FROM ticket_search_terms" in numbered_page(shape, sort).sql
 
 
 @pytest.fixture
