@@ -6,6 +6,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
+from ticketing import search_cli
 from ticketing.services.ticket_queries import cursor_page, filter_shape, numbered_page
 
 from .migrating import database_at
@@ -13,15 +14,8 @@ from .plans import explain_list
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 
-# What the table must hold: one row per word and ticket, counting the texts that hold it.
-FROM_THE_TEXTS = text("""
-    SELECT term, tickets.created_at, tickets.id AS ticket_id, count(*) AS sources
-    FROM (SELECT id AS ticket_id, search_vector FROM tickets
-          UNION ALL SELECT ticket_id, search_vector FROM comments) AS texts
-    JOIN tickets ON tickets.id = texts.ticket_id,
-    unnest(tsvector_to_array(texts.search_vector)) AS term
-    GROUP BY term, tickets.created_at, tickets.id""")
-STORED = text("SELECT term, created_at, ticket_id, sources FROM ticket_search_terms")
+FROM_THE_TEXTS = text(search_cli.FROM_THE_TEXTS)
+STORED = text(search_cli.STORED)
 
 
 def assert_index_follows_the_texts(connection) -> set:
@@ -195,6 +189,29 @@ def test_only_creation_order_pages_through_the_word_index():
         assert "ticket_search_terms" not in cursor_page(shape, sort).sql
         # The count still reads the word's entries alone.
         assert "FROM ticket_search_terms" in numbered_page(shape, sort).sql
+
+
+def test_the_check_and_rebuild_commands(app, connection, make_ticket, post_comment):
+    ticket = make_ticket(title="Printer jams", description="Paper stuck")
+    post_comment(ticket["id"], "New printer ordered")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["search", "check"])
+    assert result.exit_code == 0, result.output
+    assert "matches" in result.output
+
+    connection.execute(text("DELETE FROM ticket_search_terms WHERE term = 'jam'"))
+    connection.execute(text("UPDATE ticket_search_terms SET sources = 1 WHERE term = 'printer'"))
+    connection.execute(text("INSERT INTO ticket_search_terms (term, created_at, ticket_id) "
+                            "VALUES ('ghost', now(), gen_random_uuid())"))
+    result = runner.invoke(args=["search", "check"])
+    assert result.exit_code == 1
+    assert "2 rows missing or with the wrong count, 2 rows that should not be there" in \
+        result.output
+
+    result = runner.invoke(args=["search", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert_index_follows_the_texts(connection)
+    assert runner.invoke(args=["search", "check"]).exit_code == 0
 
 
 @pytest.fixture

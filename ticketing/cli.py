@@ -94,10 +94,12 @@ def check() -> None:
 def register_cli(app: Flask) -> None:
     from .auth.cli import auth_cli
     from .idempotency.cli import idempotency_cli
+    from .search_cli import search_cli
 
     app.cli.add_command(db_cli)
     app.cli.add_command(auth_cli)
     app.cli.add_command(idempotency_cli)
+    app.cli.add_command(search_cli)
     for command_ in _commands(app.cli):
         command_.callback = _one_line_database_errors(command_.callback)
 
