@@ -1,11 +1,13 @@
 """Fixtures: one migrated scratch database per run, one rolled-back transaction per test."""
 
 import contextlib
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ticketing import create_app
@@ -135,6 +137,34 @@ def make_ticket(client):
         response = client.post("/api/tickets", json=body)
         assert response.status_code == 201, response.json
         return response.json["data"]
+
+    return make
+
+
+@pytest.fixture
+def post_comment(client):
+    def post(ticket_id, body="Have you tried turning it off and on?", **fields):
+        response = client.post(f"/api/tickets/{ticket_id}/comments", json={"body": body, **fields})
+        assert response.status_code == 201, response.json
+        return response.json["data"]
+
+    return post
+
+
+# Where dated_ticket's times start.
+DATED_BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def dated_ticket(make_ticket, connection):
+    """A ticket created `days` after DATED_BASE (the test transaction would give all one time)."""
+
+    def make(days: float, **fields):
+        ticket = make_ticket(**fields)
+        moment = DATED_BASE + timedelta(days=days)
+        connection.execute(text("UPDATE tickets SET created_at = :t, updated_at = :t "
+                                "WHERE id = :id"), {"t": moment, "id": ticket["id"]})
+        return ticket["id"]
 
     return make
 

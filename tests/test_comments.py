@@ -18,16 +18,6 @@ def ticket(make_ticket):
     return make_ticket()
 
 
-@pytest.fixture
-def post_comment(client):
-    def post(ticket_id, body="Have you tried turning it off and on?", **fields):
-        response = client.post(f"/api/tickets/{ticket_id}/comments", json={"body": body, **fields})
-        assert response.status_code == 201, response.json
-        return response.json["data"]
-
-    return post
-
-
 def comments_path(ticket_id, comment_id=None) -> str:
     path = f"/api/tickets/{ticket_id}/comments"
     return f"{path}/{comment_id}" if comment_id else path

@@ -1,29 +1,16 @@
 """Listing tickets: filters, search, sorting and both pagination styles."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
 
 from ticketing import pagination as pagination_module
 
-BASE = datetime(2026, 1, 1, tzinfo=UTC)
+from .conftest import DATED_BASE
+
+BASE = DATED_BASE  # dated_ticket's times start there
 PRIORITY_ORDER = ["low", "medium", "high", "urgent"]
 STATUS_ORDER = ["open", "in_progress", "resolved", "closed"]
-
-
-@pytest.fixture
-def dated_ticket(make_ticket, connection):
-    """A ticket created `days` after BASE (the test transaction would give all one time)."""
-
-    def make(days: float, **fields):
-        ticket = make_ticket(**fields)
-        moment = BASE + timedelta(days=days)
-        connection.execute(text("UPDATE tickets SET created_at = :t, updated_at = :t "
-                                "WHERE id = :id"), {"t": moment, "id": ticket["id"]})
-        return ticket["id"]
-
-    return make
 
 
 def ids(client, query: str) -> list[str]:

@@ -1,6 +1,6 @@
 """The ordered text index (ticket_search_terms): kept by triggers, read by one-word searches."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from alembic import command
@@ -11,8 +11,6 @@ from ticketing.services.ticket_queries import cursor_page, filter_shape, numbere
 
 from .migrating import database_at
 from .plans import explain_list
-
-BASE = datetime(2026, 3, 1, tzinfo=UTC)
 
 FROM_THE_TEXTS = text(search_cli.FROM_THE_TEXTS)
 STORED = text(search_cli.STORED)
@@ -28,29 +26,6 @@ def terms_of(connection, ticket_id) -> dict[str, int]:
     rows = connection.execute(text("SELECT term, sources FROM ticket_search_terms "
                                    "WHERE ticket_id = :id"), {"id": ticket_id}).all()
     return dict(rows)
-
-
-@pytest.fixture
-def post_comment(client):
-    def post(ticket_id, body, **fields):
-        response = client.post(f"/api/tickets/{ticket_id}/comments", json={"body": body, **fields})
-        assert response.status_code == 201, response.json
-        return response.json["data"]
-
-    return post
-
-
-@pytest.fixture
-def dated(make_ticket, connection):
-    """A ticket created `days` after BASE (one transaction would give them all one time)."""
-
-    def make(days: float, **fields) -> str:
-        ticket = make_ticket(**fields)
-        connection.execute(text("UPDATE tickets SET created_at = :at WHERE id = :id"),
-                           {"at": BASE + timedelta(days=days), "id": ticket["id"]})
-        return ticket["id"]
-
-    return make
 
 
 def test_every_change_of_a_text_reaches_the_index(client, connection, make_ticket, post_comment):
@@ -120,8 +95,9 @@ WORDS = ["printer", "printers", "PRINTING", "jam", "toner", "firmware", "router"
 
 
 @pytest.fixture
-def searchable(dated, post_comment):
+def searchable(dated_ticket, post_comment):
     """Tickets, some found by their comments only, with ties on creation time."""
+    dated = dated_ticket
     made = [
         dated(1, title="Printer jams", description="Paper stuck in tray 42", priority="high"),
         dated(2, title="Router down", description="Firmware v2 bricked it", status="closed"),
