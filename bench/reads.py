@@ -16,7 +16,7 @@ from ticketing.models import Ticket
 from ticketing.pagination import encode_cursor, make_sort
 from ticketing.schemas.common import MAX_PAGE
 
-from .infra import gunicorn, query, request, reset
+from .infra import gunicorn, query, request, reset, vacuum
 
 PER_PAGE = 20
 RARE_WORD = "zephyrine"  # in the description of 1 ticket in 200
@@ -70,10 +70,8 @@ def seed(url: str, rows: int) -> float:
         with connection.cursor() as cursor:
             cursor.execute(SEED_SQL, {"rows": rows, "rare": RARE_WORD})
         connection.commit()
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            # Fresh statistics and visibility map, as on a table that has been live a while.
-            cursor.execute("VACUUM ANALYZE agents, tickets, ticket_search_terms")
+    # Fresh statistics and visibility map, as on a table that has been live a while.
+    vacuum(url, "agents, tickets, ticket_search_terms")
     return time.perf_counter() - began
 
 
