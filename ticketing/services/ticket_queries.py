@@ -209,14 +209,14 @@ def filter_clauses(shape: tuple) -> list[ColumnElement[bool]]:
     return [FILTERS[name].clause(variant) for name, variant in shape]
 
 
-ONE_WORD_ALONE = (("q", "word"),)
+WORD_SEARCH = ("q", "word")  # a shape's item for a search of one word
 
 
 def _by_word(shape: tuple, sort_key: str) -> bool:
     """Whether a page reads the word index: for one word in creation order. In another order
     PostgreSQL would join and sort all the word's tickets (0.6 s for a word in 1 ticket of 8
     among a million), where the GIN path walks that order's index (6 ms)."""
-    return ("q", "word") in shape and sort_key.lstrip("-") == "created_at"
+    return WORD_SEARCH in shape and sort_key.lstrip("-") == "created_at"
 
 
 # ---- pages -----------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def _sort(shape: tuple, sort_key: str) -> Sort:
 def _count_of(shape: tuple) -> Select:
     """Count the matches, reading at most `count_limit` of them (see pagination.py)."""
     limit = bindparam("count_limit", type_=Integer)
-    if shape == ONE_WORD_ALONE:
+    if shape == (WORD_SEARCH,):
         # The word's index entries alone, one per ticket: no ticket row to read, whatever the
         # page's order.
         return pagination.capped_count(select(terms.ticket_id).where(terms.term == WORD_LEXEME),
