@@ -3,14 +3,14 @@
 import inspect
 
 from flask import Flask
-from flask_cors import CORS
 
-from .api import init_api
+from .api import fast_read, init_api
 from .api.docs import SETTINGS as DOCS_SETTINGS
 from .auth import init_auth
 from .auth.limits import init_rate_limits
 from .cli import register_cli
 from .config import Config
+from .cors import enable_cors
 from .db import db
 from .errors import register_error_handlers
 from .observability import init_observability
@@ -54,15 +54,6 @@ def _layers(view):
             pending.append(layer.__wrapped__)
 
 
-def enable_cors(app: Flask) -> None:
-    """Let the configured browser origins call the API (and read its useful headers)."""
-    if app.config["CORS_ORIGINS"]:
-        CORS(app, origins=app.config["CORS_ORIGINS"], max_age=600,
-             expose_headers=["Location", "X-Request-ID", "Retry-After", "RateLimit-Limit",
-                             "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"],
-             resources={r"/*": {}})
-
-
 def create_app(config: Config | None = None) -> Flask:
     app = TicketingFlask(__name__)
     app.config.from_object(config or Config())
@@ -80,6 +71,7 @@ def create_app(config: Config | None = None) -> Flask:
     init_rate_limits(app)  # after authentication: the limits are keyed on the credential
     register_error_handlers(app)
     init_api(app)
+    fast_read.install(app)  # after the API: it takes its route from the Flask app's URL map
     register_cli(app)
     refuse_async_callables(app)
     return app

@@ -145,6 +145,23 @@ class DatabaseState:
     def new_session(self) -> Session:
         return self.sessionmaker()
 
+    @property
+    def reads_outside_transactions(self) -> bool:
+        """Whether reads may run on the autocommit pool (see Database.reader)."""
+        return (self.bound is None and not self.timeout_per_transaction
+                and self.autocommit_engine is not None)
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Session | Connection]:
+        """Database.reader for code that runs outside Flask's request (api/fast_read.py): an
+        autocommit connection, or else a session of its own, closed at the end."""
+        if self.reads_outside_transactions:
+            with self.autocommit_engine.connect() as connection:
+                yield connection
+        else:
+            with self.new_session() as session:
+                yield session
+
 
 class Database:
     """Flask extension: the current app's engine and one lazily opened session per app context."""
@@ -181,14 +198,12 @@ class Database:
         transaction pooler needs the statement timeout set per transaction, or when the tests
         run everything inside one rolled-back transaction (`bind`).
         """
-        state = self.state
         session = g.get("db_session")
-        if (state.bound is not None or state.timeout_per_transaction
-                or state.autocommit_engine is None
-                or (session is not None and session.in_transaction())):
+        if not self.state.reads_outside_transactions or (
+                session is not None and session.in_transaction()):
             yield self.session
             return
-        with state.autocommit_engine.connect() as connection:
+        with self.state.autocommit_engine.connect() as connection:
             yield connection
 
     @staticmethod

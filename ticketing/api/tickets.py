@@ -25,6 +25,8 @@ from .etags import (
     not_modified,
 )
 
+FETCHED = "Ticket has been fetched."
+
 blp = Blueprint("tickets", __name__, url_prefix="/tickets", description="Support tickets")
 blp.register_blueprint(comments.blp)
 
@@ -70,7 +72,7 @@ class TicketById(MethodView):
         with db.reader() as reader:
             ticket = service.read_ticket(reader, ticket_id)
         return not_modified(ticket) or json_response(
-            ok("Ticket has been fetched.", ticket_data(ticket)), 200, etag_header(ticket))
+            ok(FETCHED, ticket_data(ticket)), 200, etag_header(ticket))
 
     @requires(Permission.WRITE_TICKETS)
     @blp.arguments(TicketUpdateSchema)

@@ -36,6 +36,10 @@ def agent_actor(agent: Agent) -> Actor:
     return Actor(type="agent", role=agent.role, id=agent.id, name=agent.name)
 
 
+def has_expired(expires_at: datetime | None) -> bool:
+    return expires_at is not None and expires_at <= datetime.now(UTC)
+
+
 class Credentials:
     """Resolves credentials, caching each answer for at most `cache_seconds` per process.
 
@@ -54,7 +58,7 @@ class Credentials:
         cached = self.cache.get(credential)
         if cached is not None:
             actor, expires_at = cached
-            if expires_at is not None and expires_at <= datetime.now(UTC):
+            if has_expired(expires_at):
                 raise ExpiredCredential()
             return actor
         if looks_like_api_key(credential):
@@ -66,6 +70,14 @@ class Credentials:
         self.cache.put(credential, (actor, expires_at))
         return actor
 
+    def cached_actor(self, credential: str) -> Actor | None:
+        """The credential's actor if this process knows it and it has not expired; None when
+        only `resolve` can tell (a lookup, or the error to answer). Touches nothing."""
+        cached = self.cache.get(credential)
+        if cached is None or has_expired(cached[1]):
+            return None
+        return cached[0]
+
     def forget(self) -> None:
         """Drop every cached answer (after a revocation or a role change in this process)."""
         self.cache.clear()
@@ -74,7 +86,7 @@ class Credentials:
         key = session.scalar(select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret)))
         if key is None or key.revoked_at is not None:
             raise InvalidCredential()
-        if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
+        if has_expired(key.expires_at):
             raise ExpiredCredential()
         if key.last_used_at is None or key.last_used_at < datetime.now(UTC) - LAST_USED_INTERVAL:
             self._touch(key)

@@ -15,8 +15,12 @@ SECURITY_SCHEME = "bearerAuth"
 
 
 def bearer_credential() -> str | None:
-    """The credential of `Authorization: Bearer <credential>`; None when absent."""
-    header = request.headers.get("Authorization")
+    """The credential of the request's `Authorization: Bearer <credential>`; None when absent."""
+    return parse_bearer(request.headers.get("Authorization"))
+
+
+def parse_bearer(header: str | None) -> str | None:
+    """The credential of an `Authorization: Bearer <credential>` header; None for no header."""
     if header is None:
         return None
     scheme, _, credential = header.strip().partition(" ")
@@ -31,8 +35,13 @@ def resolve_actor() -> Actor:
         anonymous_role = current_app.config["AUTH_ANONYMOUS_ROLE"]
         if anonymous_role is None:
             raise MissingCredential()
-        return Actor(type="anonymous", role=Role(anonymous_role), name=request.remote_addr)
+        return anonymous_actor(anonymous_role, request.remote_addr)
     return current_app.extensions["auth"].resolve(lambda: db.session, credential)
+
+
+def anonymous_actor(role: str, remote_addr: str | None) -> Actor:
+    """A caller without a credential, let in by AUTH_ANONYMOUS_ROLE."""
+    return Actor(type="anonymous", role=Role(role), name=remote_addr)
 
 
 def authenticate_request() -> None:

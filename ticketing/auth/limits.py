@@ -24,11 +24,15 @@ from limits import RateLimitItem, parse_many
 from prometheus_client import Counter
 
 from ..errors import error_body
+from .actor import Actor
 from .counters import Counters, make_counters
 
 log = logging.getLogger(__name__)
 
 LIMITED = Counter("rate_limited_requests_total", "API requests refused with 429", ["caller"])
+
+# The environ key under which api/fast_read.py hands Flask a request it has already counted.
+COUNTED_WINDOW = "ticketing.rate_limit_window"
 
 # Routes outside the API prefix are never limited; with an empty API_PREFIX these stay free.
 UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
@@ -73,13 +77,13 @@ def credential_actor():
     return actor if actor is not None and actor.type != "anonymous" else None
 
 
-def rate_limit_key() -> str:
-    actor = credential_actor()
-    if actor is not None:
+def caller_key(actor: Actor | None, remote_addr: str | None) -> str:
+    """What a caller's hits are counted under; `actor` None: a refused credential."""
+    if actor is not None and actor.type != "anonymous":
         return f"credential:{actor.scope}"
     # Let in by AUTH_ANONYMOUS_ROLE ("anonymous") or refused ("address"): per client address.
-    kind = "anonymous" if g.get("actor") is not None else "address"
-    return f"{kind}:{client_network(request.remote_addr)}"
+    kind = "anonymous" if actor is not None else "address"
+    return f"{kind}:{client_network(remote_addr)}"
 
 
 def is_api_path(path: str, prefix: str) -> bool:
@@ -108,17 +112,22 @@ class RateLimiter:
         self.anonymous = parse_many(config["RATE_LIMIT_ANONYMOUS"])
 
     def check(self):
-        """before_request: count the hit; the 429 response when over a limit."""
+        """before_request: count the hit (unless the fast path has); the 429 when over a limit."""
         if is_exempt():
             return None
-        window = g.rate_limit = self.count(rate_limit_key(), self.limits_for_caller())
+        window = request.environ.get(COUNTED_WINDOW)
+        if window is None:
+            window = self.count_hit(g.get("actor"), request.remote_addr)
+        g.rate_limit = window
         if window.exceeded:
             return too_many_requests(window)
         return None
 
-    def limits_for_caller(self) -> list[RateLimitItem]:
+    def count_hit(self, actor: Actor | None, remote_addr: str | None) -> Window:
+        """Count one request of this caller; `actor` None: one with a refused credential."""
         # Callers let in by AUTH_ANONYMOUS_ROLE have an actor: they get the default limits.
-        return self.with_credential if g.get("actor") else self.anonymous
+        limits = self.with_credential if actor is not None else self.anonymous
+        return self.count(caller_key(actor, remote_addr), limits)
 
     def count(self, caller: str, limits: list[RateLimitItem]) -> Window:
         """Hit each limit in turn, up to the first one exceeded; the window to report: that one,
@@ -142,18 +151,21 @@ def too_many_requests(window: Window):
 def add_rate_limit_headers(response):
     """RateLimit-* on every limited response (IETF draft names), Retry-After on a 429."""
     window: Window | None = g.get("rate_limit")
-    if window is None:
-        return response
+    if window is not None:
+        # extend(), not one assignment each: the response has none of these yet (a 429 included).
+        response.headers.extend(rate_limit_headers(window, response.status_code))
+    return response
+
+
+def rate_limit_headers(window: Window, status: int) -> list[tuple[str, str]]:
     reset_in = window.reset_in()
     headers = [("RateLimit-Limit", str(window.limit.amount)),
                ("RateLimit-Remaining", str(window.remaining)),
                ("RateLimit-Reset", str(reset_in)),
                ("RateLimit-Policy", f"{window.limit.amount};w={window.limit.get_expiry()}")]
-    if response.status_code == 429:
+    if status == 429:
         headers.append(("Retry-After", str(max(1, reset_in))))
-    # extend(), not one assignment each: the response has none of these yet (a 429 included).
-    response.headers.extend(headers)
-    return response
+    return headers
 
 
 def init_rate_limits(app: Flask) -> RateLimiter | None:

@@ -62,13 +62,19 @@ def _metrics_for(method: str, endpoint: str, status: int) -> tuple:
 def _observe(response):
     # The URL rule, not the path, so ids do not explode the label set.
     rule = request.url_rule
-    requests, latency = _metrics_for(request.method, rule.rule if rule else "unmatched",
-                                     response.status_code)
-    requests.inc()
     # g.request_started: set by the request log's before_request hook (observability/logs.py).
-    latency.observe(time.perf_counter() - g.get("request_started", 0))
-    _observe_pool()
+    observe_request(request.method, rule.rule if rule else "unmatched", response.status_code,
+                    g.get("request_started", 0), current_app.extensions["db"].engines)
     return response
+
+
+def observe_request(method: str, endpoint: str, status: int, started: float,
+                    engines: list) -> None:
+    """Count an answered request and its time since perf_counter `started`; sample the pools."""
+    requests, latency = _metrics_for(method, endpoint, status)
+    requests.inc()
+    latency.observe(time.perf_counter() - started)
+    _observe_pool(engines)
 
 
 # This process's last pool figures: a gauge is written (a file write in multiprocess mode)
@@ -81,13 +87,13 @@ POOL_SAMPLE_INTERVAL = 0.1
 _next_pool_sample = 0.0
 
 
-def _observe_pool(force: bool = False) -> None:
+def _observe_pool(engines: list, force: bool = False) -> None:
     global _next_pool_sample
     now = time.monotonic()
     if not force and now < _next_pool_sample:
         return
     _next_pool_sample = now + POOL_SAMPLE_INTERVAL
-    pools = [engine.pool for engine in current_app.extensions["db"].engines]
+    pools = [engine.pool for engine in engines]
     checked_out = sum(pool.checkedout() for pool in pools)
     for state, count in (("checked_out", checked_out),
                          ("idle", sum(pool.checkedin() for pool in pools))):
@@ -124,7 +130,7 @@ def metrics_view() -> Response:
         _observe_backlog()
     except Exception:  # the database being down must not hide the other metrics
         current_app.logger.warning("metrics: realtime backlog unavailable", exc_info=True)
-    _observe_pool(force=True)
+    _observe_pool(current_app.extensions["db"].engines, force=True)
     # content_type, not mimetype: CONTENT_TYPE_LATEST has its charset, Flask would add another.
     return Response(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 

@@ -1,0 +1,242 @@
+"""GET /api/tickets/<id> below Flask (ticketing/api/fast_read.py): it answers exactly as the
+Flask view does, counts each request once, and hands Flask everything else."""
+
+import contextlib
+import logging
+import threading
+import uuid
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import create_engine, text
+
+from ticketing.api.fast_read import FastTicketRead
+from ticketing.auth import Role
+from ticketing.auth.limits import COUNTED_WINDOW
+
+REQUEST = {"headers": {"X-Request-ID": "fast-read-test", "User-Agent": "tests/1.0"}}
+
+
+@contextlib.contextmanager
+def flask_calls(app):
+    """What reached Flask: (method, path, the window the fast path counted or None) each."""
+    fast: FastTicketRead = app.wsgi_app
+    inner, seen = fast.flask_wsgi, []
+
+    def recording(environ, start_response):
+        seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"],
+                     environ.get(COUNTED_WINDOW)))
+        return inner(environ, start_response)
+
+    fast.flask_wsgi = recording
+    try:
+        yield seen
+    finally:
+        fast.flask_wsgi = inner
+
+
+@contextlib.contextmanager
+def flask_only(app):
+    """The app without its fast path: how Flask alone answers."""
+    fast = app.wsgi_app
+    app.wsgi_app = fast.flask_wsgi
+    try:
+        yield
+    finally:
+        app.wsgi_app = fast
+
+
+def answer(response) -> tuple:
+    return response.status_code, response.headers.to_wsgi_list(), response.get_data()
+
+
+def both_answers(app, path: str, client=None, **kwargs) -> tuple[tuple, tuple]:
+    """(the fast path's answer, Flask's answer) to the same request; the fast one must not
+    have reached Flask."""
+    client = client or app.test_client()
+    with flask_calls(app) as seen:
+        fast = client.get(path, **kwargs)
+    assert seen == [], "Flask answered a request the fast path should have"
+    with flask_only(app):
+        slow = client.get(path, **kwargs)
+    return answer(fast), answer(slow)
+
+
+@pytest.fixture
+def ticket(make_ticket, client):
+    made = make_ticket(tags=["printer", "vip"], requester={"name": "Ada", "email": "a@x.io"})
+    client.post(f"/api/tickets/{made['id']}/comments", json={"body": "On it"})
+    return client.get(f"/api/tickets/{made['id']}").json["data"]
+
+
+def test_a_plain_read_is_answered_below_flask_byte_for_byte_as_flask_answers(app, ticket):
+    fast, slow = both_answers(app, f"/api/tickets/{ticket['id']}", **REQUEST)
+    assert fast == slow
+    status, headers, body = fast
+    assert status == 200 and b'"comments_count":1' in body
+    assert dict(headers)["ETag"] == f'"{ticket["id"]}.{ticket["version"]}"'
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_every_role_reads_through_the_fast_path(app, ticket, role):
+    client = app.test_client(credential=role)
+    client.get("/api/tickets")  # the key's first use: looked up, then cached
+    fast, slow = both_answers(app, f"/api/tickets/{ticket['id']}", client, **REQUEST)
+    assert fast == slow and fast[0] == 200
+
+
+def test_id_spellings_that_flask_accepts_are_answered_alike(app, ticket):
+    for spelling in (ticket["id"].upper(), ticket["id"].replace("-", ""),
+                     "{" + ticket["id"] + "}", ticket["id"] + "/"):
+        fast, slow = both_answers(app, f"/api/tickets/{spelling}", **REQUEST)
+        assert fast == slow and fast[0] == 200
+
+
+def test_the_log_line_and_metrics_are_the_flask_paths(app, ticket, caplog):
+    path = f"/api/tickets/{ticket['id']}"
+    labels = {"method": "GET", "endpoint": "/api/tickets/<ticket_id>", "status": "200"}
+    before = REGISTRY.get_sample_value("http_requests_total", labels) or 0
+    with caplog.at_level(logging.INFO, logger="ticketing.request"):
+        both_answers(app, path, **REQUEST)
+    assert REGISTRY.get_sample_value("http_requests_total", labels) == before + 2
+    fast, slow = (record for record in caplog.records if record.name == "ticketing.request")
+    fields = ("request_id", "method", "path", "status", "remote_addr", "user_agent")
+    assert [getattr(fast, name) for name in fields] == [getattr(slow, name) for name in fields]
+    assert [getattr(fast, name) for name in fields] == [
+        "fast-read-test", "GET", path, 200, "127.0.0.1", "tests/1.0"]
+    assert fast.getMessage().startswith(f"GET {path} 200 ") and fast.duration_ms > 0
+
+
+@pytest.mark.parametrize(("method", "suffix", "headers", "status"), [
+    ("HEAD", "", {}, 200),
+    ("GET", "", {"If-None-Match": "*"}, 304),
+    ("GET", "//", {}, 404),
+    ("GET", "/comments", {}, 200),
+    ("GET", "x", {}, 404),  # not an id
+    ("GET", "", {"Authorization": "Basic abc"}, 401),
+    ("GET", "", {"Authorization": "Bearer tkt_" + "x" * 43}, 401),  # not a key
+    ("GET", "", {"Authorization": ""}, 401),
+])
+def test_anything_but_a_plain_read_goes_to_flask_uncounted(app, ticket, method, suffix,
+                                                           headers, status):
+    path = f"/api/tickets/{ticket['id']}{suffix}"
+    with flask_calls(app) as seen:
+        response = app.test_client().open(path, method=method, headers=headers)
+    assert response.status_code == status
+    assert seen == [(method, path, None)]
+
+
+@pytest.fixture
+def committed_ticket(committing_app):
+    app = committing_app()
+    response = app.test_client().post("/api/tickets", json={"title": "t", "description": "d"})
+    return response.json["data"]
+
+
+@pytest.fixture
+def limited(committing_app):
+    def make(**settings):
+        return committing_app(**{"RATE_LIMITS_ENABLED": True, "RATE_LIMIT_DEFAULT": "5 per minute",
+                                 "RATE_LIMIT_KEY_PREFIX": f"fast-{uuid.uuid4().hex}", **settings})
+
+    return make
+
+
+def test_each_request_is_counted_once_whichever_path_answers(limited, committed_ticket):
+    app = limited()
+    client = app.test_client()
+    client.get("/api/tickets")  # caches the credential; 4 left
+    found, missing = f"/api/tickets/{committed_ticket['id']}", f"/api/tickets/{uuid.uuid4()}"
+    with flask_calls(app) as seen:
+        answers = [client.get(path) for path in (found, missing, found, missing, found)]
+    assert [a.status_code for a in answers] == [200, 404, 200, 404, 429]
+    assert [a.headers["RateLimit-Remaining"] for a in answers] == ["3", "2", "1", "0", "0"]
+    assert all(a.headers["RateLimit-Limit"] == "5" for a in answers)
+    assert answers[4].headers["Retry-After"] == answers[4].headers["RateLimit-Reset"]
+    assert answers[4].json["message"].startswith("Too many requests")
+    # Flask answered the 404 and both 429s, each with the window the fast path counted.
+    assert [(path, window.count) for _, path, window in seen] == [
+        (missing, 3), (missing, 5), (found, 6)]
+
+
+def test_fast_and_flask_answers_match_with_rate_limits_on(limited, committed_ticket):
+    app = limited(RATE_LIMIT_DEFAULT="100 per minute")
+    path = f"/api/tickets/{committed_ticket['id']}"
+    app.test_client().get("/api/tickets")
+    (status, fast, body), (_, slow, slow_body) = both_answers(app, path, **REQUEST)
+    assert status == 200 and body == slow_body
+    assert [name for name, _ in fast] == [name for name, _ in slow]
+    remaining = [int(value) for name, value in fast + slow if name == "RateLimit-Remaining"]
+    assert remaining == [98, 97]
+    assert [pair for pair in fast if pair[0] != "RateLimit-Remaining"] == [
+        pair for pair in slow if pair[0] != "RateLimit-Remaining"]
+
+
+def test_a_database_error_is_answered_by_flask_in_the_envelope(limited, committed_ticket,
+                                                               database_url, caplog):
+    app = limited(DB_STATEMENT_TIMEOUT_MS=200)
+    client = app.test_client()
+    client.get("/api/tickets")
+    locked, release = threading.Event(), threading.Event()
+
+    def lock_the_table():
+        engine = create_engine(database_url)
+        with engine.begin() as connection:
+            connection.execute(text("LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE"))
+            locked.set()
+            release.wait(10)
+        engine.dispose()
+
+    blocker = threading.Thread(target=lock_the_table)
+    blocker.start()
+    try:
+        locked.wait(10)
+        with flask_calls(app) as seen, caplog.at_level(logging.INFO, "ticketing.request"):
+            response = client.get(f"/api/tickets/{committed_ticket['id']}")
+    finally:
+        release.set()
+        blocker.join()
+    assert response.status_code == 503
+    assert response.json["message"] == "The database took too long to answer"
+    assert response.headers["RateLimit-Remaining"] == "3"  # counted once
+    assert len(seen) == 1 and seen[0][2] is not None
+    lines = [r for r in caplog.records if r.name == "ticketing.request"]
+    assert len(lines) == 1 and lines[0].status == 503
+    assert lines[0].duration_ms >= 400  # the fast path's try and Flask's
+
+
+def test_a_credential_is_looked_up_by_flask_once_then_read_fast(committing_app,
+                                                                 committed_ticket):
+    app = committing_app()  # a fresh credentials cache
+    client = app.test_client(credential=Role.VIEWER)
+    path = f"/api/tickets/{committed_ticket['id']}"
+    with flask_calls(app) as seen:
+        assert [client.get(path).status_code for _ in range(3)] == [200, 200, 200]
+    assert seen == [("GET", path, None)]
+
+
+def test_without_a_credential_flask_refuses_and_an_anonymous_role_reads_fast(
+        committing_app, committed_ticket):
+    closed, open_ = committing_app(), committing_app(AUTH_ANONYMOUS_ROLE="viewer")
+    path = f"/api/tickets/{committed_ticket['id']}"
+    with flask_calls(closed) as seen:
+        assert closed.test_client(credential=None).get(path).status_code == 401
+    assert len(seen) == 1
+    fast, slow = both_answers(open_, path, open_.test_client(credential=None), **REQUEST)
+    assert fast == slow and fast[0] == 200
+
+
+@pytest.mark.parametrize("origins", [["https://desk.example.com"],
+                                     ["https://desk.example.com", "https://admin.example.com"]])
+@pytest.mark.parametrize("origin", [None, "https://desk.example.com", "https://evil.example"])
+def test_cors_headers_are_flask_cors_own(committing_app, committed_ticket, origins, origin):
+    app = committing_app(CORS_ORIGINS=origins)
+    client = app.test_client()
+    client.get("/api/tickets")
+    headers = {**REQUEST["headers"], **({"Origin": origin} if origin else {})}
+    fast, slow = both_answers(app, f"/api/tickets/{committed_ticket['id']}", client,
+                              headers=headers)
+    assert fast == slow and fast[0] == 200
+    allowed = dict(fast[1]).get("Access-Control-Allow-Origin")
+    if origin is not None:
+        assert allowed == (None if origin == "https://evil.example" else origin)
