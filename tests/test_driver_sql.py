@@ -41,6 +41,8 @@ JSONB_TEXT = select(cast(bindparam("document", type_=JSONB), Text))
 
 @pytest.mark.parametrize("document", [
     {"b": [1, 2.5, None, True], "a": {"é☃": 'quote " back\\slash\nline'}},
+    {"big": 2**62, "small": -17, "floats": [0.1, 1e-07, 1.5e300, -0.0],
+     "emoji": "🎫", "tab": "a\tb"},
     None,  # JSON's null, not SQL's NULL, for both
     [],
     "text",
