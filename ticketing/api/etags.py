@@ -7,6 +7,7 @@ write gets 412 with the current version instead of silently overwriting the firs
 from http import HTTPStatus
 
 from flask import Response, current_app, request
+from werkzeug.http import parse_etags
 
 from ..errors import PreconditionFailed, PreconditionRequired
 
@@ -33,11 +34,16 @@ def etag_header(resource) -> dict:
 
 def not_modified(resource) -> Response | None:
     """A 304 when the client's If-None-Match already names this version."""
-    if "If-None-Match" not in request.headers:  # most reads: no header to parse
-        return None
-    if request.if_none_match.contains_weak(etag_value(resource)):
+    if is_current(request.headers.get("If-None-Match"), resource):
         return Response(status=304, headers=etag_header(resource))
     return None
+
+
+def is_current(if_none_match: str | None, resource) -> bool:
+    """Whether an If-None-Match header names this version (weakly, as RFC 9110 compares it)."""
+    if if_none_match is None:  # most reads: no header to parse
+        return False
+    return parse_etags(if_none_match).contains_weak(etag_value(resource))
 
 
 def check_if_match(resource, label: str) -> None:

@@ -5,16 +5,16 @@ and `requires`' wrappers, werkzeug's Request, Response and header objects) cost 
 more CPU than everything it does, which kept it near half of what the same stack without the
 framework serves (README "Hand-tuned paths"). This WSGI layer answers that one request
 itself, for the plain case only: a valid credential this process already knows, a role that
-may read, no If-None-Match, and the ticket found. It calls the pieces the Flask hooks and
-view call (the credentials cache, the rate limiter, the request id, the ticket's query and
-serializer, the ETag, metrics, the request log line, flask-cors's headers), so both answer
-alike; tests/test_fast_read.py compares the two.
+may read, and the ticket found (a 200, or a 304 when If-None-Match names its version). It
+calls the pieces the Flask hooks and view call (the credentials cache, the rate limiter, the
+request id, the ticket's query and serializer, the ETag, metrics, the request log line,
+flask-cors's headers), so both answer alike; tests/test_fast_read.py compares the two.
 
 Every other request goes to Flask untouched, before anything has happened: other routes and
-methods, a credential to look up or refuse, a conditional GET. Once
-the rate limiter has counted the request, anything but a 200 (over the limit, no such
-ticket, an error) is handed to Flask too, with the counted window in the environ so that
-it is not counted twice, and Flask answers it as it answers every other request.
+methods, a credential to look up or refuse. Once the rate limiter has counted the request,
+anything else (over the limit, no such ticket, an error) is handed to Flask too, with the
+counted window in the environ so that it is not counted twice, and Flask answers it as it
+answers every other request.
 """
 
 import time
@@ -33,10 +33,11 @@ from ..serialize import ticket_data
 from ..services.common import parse_id
 from ..services.tickets import read_ticket
 from .common import JSON_TYPE, json_bytes, ok
-from .etags import etag_header
+from .etags import etag_header, is_current
 from .tickets import FETCHED
 
 ENDPOINT = "tickets.TicketById"
+STATUS_LINES = {200: "200 OK", 304: "304 NOT MODIFIED"}  # werkzeug's
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -63,8 +64,8 @@ class FastTicketRead:
         return self.answer(environ, start_response, ticket_id, actor)
 
     def plain_ticket_read(self, environ: dict):
-        """The ticket id of an unconditional GET of one ticket by a well-formed id, else None."""
-        if environ["REQUEST_METHOD"] != "GET" or "HTTP_IF_NONE_MATCH" in environ:
+        """The ticket id of a GET of one ticket by a well-formed id, else None."""
+        if environ["REQUEST_METHOD"] != "GET":
             return None
         path = environ.get("PATH_INFO", "")
         if not path.startswith(self.path_prefix):
@@ -92,30 +93,35 @@ class FastTicketRead:
         started = time.perf_counter()
         window = self.limiter.count_hit(actor, environ.get("REMOTE_ADDR")) \
             if self.limiter is not None else None
-        body = None if window is not None and window.exceeded else self.ticket_body(ticket_id)
-        if body is None:
+        found = None if window is not None and window.exceeded else \
+            self.ticket_answer(ticket_id, environ.get("HTTP_IF_NONE_MATCH"))
+        if found is None:
             environ[COUNTED_WINDOW], environ[REQUEST_STARTED] = window, started
             return self.flask_wsgi(environ, start_response)
-        payload, etag = body
+        status, body, etag = found
         request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
-        # In the order the Flask path sends them.
-        headers = [*etag.items(), ("Content-Type", JSON_TYPE),
-                   ("Content-Length", str(len(payload))),
-                   *(rate_limit_headers(window, 200) if window is not None else ()),
+        # In the order the Flask path sends them; a 304 has no body, nor its headers.
+        entity = [("Content-Type", JSON_TYPE), ("Content-Length", str(len(body)))] \
+            if status == 200 else []
+        headers = [*etag.items(), *entity,
+                   *(rate_limit_headers(window, status) if window is not None else ()),
                    (REQUEST_ID_HEADER, request_id),
                    *(cors_headers(self.cors, environ, "GET") if self.cors else ())]
-        start_response("200 OK", headers)
-        observe_request("GET", self.endpoint, 200, started, self.database.engines)
-        log_request(request_id, environ, 200, started)
-        return [payload]
+        start_response(STATUS_LINES[status], headers)
+        observe_request("GET", self.endpoint, status, started, self.database.engines)
+        log_request(request_id, environ, status, started)
+        return [body]
 
-    def ticket_body(self, ticket_id) -> tuple[bytes, dict] | None:
-        """The 200's body and ETag header; None when Flask has to answer (not found, an error:
-        Flask's error handlers log it and answer in the envelope)."""
+    def ticket_answer(self, ticket_id, if_none_match: str | None) -> tuple | None:
+        """(status, body, ETag header): a 200 with the ticket, or a 304 when If-None-Match
+        names its version; None when Flask has to answer (not found, an error: Flask's error
+        handlers log it and answer in the envelope)."""
         try:
             with self.database.reader() as reader:
                 ticket = read_ticket(reader, ticket_id)
-            return json_bytes(ok(FETCHED, ticket_data(ticket))), etag_header(ticket)
+            if is_current(if_none_match, ticket):
+                return 304, b"", etag_header(ticket)
+            return 200, json_bytes(ok(FETCHED, ticket_data(ticket))), etag_header(ticket)
         except Exception:  # NotFound, or an error Flask meets again and reports as usual
             return None
 
