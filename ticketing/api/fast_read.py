@@ -13,14 +13,15 @@ flask-cors's headers), so both answer alike; tests/test_fast_read.py compares th
 Every other request goes to Flask untouched, before anything has happened: other routes and
 methods, a credential to look up or refuse. Once the rate limiter has counted the request,
 anything else (over the limit, no such ticket, an error) is handed to Flask too, with the
-counted window in the environ so that it is not counted twice, and Flask answers it as it
-answers every other request.
+counted window in the environ so that it is not counted twice, and with what failed the read,
+which a before_request hook raises again: Flask's error handlers answer it and log it, once,
+and the read is not run twice.
 """
 
 import time
 from collections.abc import Callable, Iterable
 
-from flask import Flask
+from flask import Flask, request
 
 from ..auth import Actor, Permission
 from ..auth.errors import InvalidCredential
@@ -37,6 +38,8 @@ from .etags import etag_header, is_current
 from .tickets import FETCHED
 
 ENDPOINT = "tickets.TicketById"
+# The environ key with what failed a read the fast path then handed to Flask.
+READ_FAILURE = "ticketing.ticket_read_failure"
 STATUS_LINES = {200: "200 OK", 304: "304 NOT MODIFIED"}  # werkzeug's
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -93,10 +96,15 @@ class FastTicketRead:
         started = time.perf_counter()
         window = self.limiter.count_hit(actor, environ.get("REMOTE_ADDR")) \
             if self.limiter is not None else None
-        found = None if window is not None and window.exceeded else \
-            self.ticket_answer(ticket_id, environ.get("HTTP_IF_NONE_MATCH"))
+        found = failure = None
+        if window is None or not window.exceeded:
+            try:
+                found = self.ticket_answer(ticket_id, environ.get("HTTP_IF_NONE_MATCH"))
+            except Exception as error:  # NotFound, a database error: Flask's handlers answer
+                failure = error
         if found is None:
-            environ[COUNTED_WINDOW], environ[REQUEST_STARTED] = window, started
+            environ.update({COUNTED_WINDOW: window, REQUEST_STARTED: started,
+                            READ_FAILURE: failure})
             return self.flask_wsgi(environ, start_response)
         status, body, etag = found
         request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
@@ -112,20 +120,26 @@ class FastTicketRead:
         log_request(request_id, environ, status, started)
         return [body]
 
-    def ticket_answer(self, ticket_id, if_none_match: str | None) -> tuple | None:
+    def ticket_answer(self, ticket_id, if_none_match: str | None) -> tuple:
         """(status, body, ETag header): a 200 with the ticket, or a 304 when If-None-Match
-        names its version; None when Flask has to answer (not found, an error: Flask's error
-        handlers log it and answer in the envelope)."""
-        try:
-            with self.database.reader() as reader:
-                ticket = read_ticket(reader, ticket_id)
-            if is_current(if_none_match, ticket):
-                return 304, b"", etag_header(ticket)
-            return 200, json_bytes(ok(FETCHED, ticket_data(ticket))), etag_header(ticket)
-        except Exception:  # NotFound, or an error Flask meets again and reports as usual
-            return None
+        names its version."""
+        with self.database.reader() as reader:
+            ticket = read_ticket(reader, ticket_id)
+        if is_current(if_none_match, ticket):
+            return 304, b"", etag_header(ticket)
+        return 200, json_bytes(ok(FETCHED, ticket_data(ticket))), etag_header(ticket)
+
+
+def raise_read_failure() -> None:
+    """before_request: raise what failed the fast path's read of this request (no such
+    ticket, a database error), for Flask's error handlers to answer and log, once."""
+    failure = request.environ.pop(READ_FAILURE, None)
+    if failure is not None:
+        raise failure
 
 
 def install(app: Flask) -> None:
-    """Put the fast path in front of the app's Flask request handling (after init_api)."""
+    """Put the fast path in front of the app's Flask request handling (after init_api, and
+    after the authentication and rate limit hooks: a failure is raised after them)."""
     app.wsgi_app = FastTicketRead(app, app.wsgi_app)
+    app.before_request(raise_read_failure)
