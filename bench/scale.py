@@ -1,16 +1,18 @@
 """Scenario scale: the same list queries at two table sizes (10,000 and 1,000,000 tickets).
 
-One client, one request at a time, a single gunicorn worker on the server's core. Each query
-should cost about the same at both sizes; besides the latency, the table says how many ticket
+One client, one request at a time, a gunicorn worker per size (each table in its own scratch
+database) on the server's core, the sizes taking turns. Each query should cost about the same
+at both sizes; besides the latency, the table says how many ticket
 rows and index entries PostgreSQL read per request (pg_stat_user_tables / _indexes), which is
 what shows a request that reads the whole table.
 """
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .infra import gunicorn, query, wait_until_gone
+from .infra import gunicorn, query, scratch_database, wait_until_gone
 from .measure import percentile
 from .reads import COMMON_WORD, PER_PAGE, RARE_WORD, deep_cursor, seed, time_get
 from .throughput import postgres_pinned, split_cores
@@ -80,32 +82,64 @@ def flush_app_statistics(url: str) -> None:
     wait_until_gone(url, pids)
 
 
-def time_size(args, url: str, log_dir: Path, rows: int) -> list[ScaleFigures]:
+def copy_api_keys(source: str, target: str) -> None:
+    """Let the benchmark's credential (made in `source`) into `target`'s database too."""
+    for (key,) in query(source, "SELECT row_to_json(k)::text FROM api_keys AS k"):
+        query(target, "INSERT INTO api_keys SELECT * FROM json_populate_record(NULL::api_keys, "
+                      "%s::json)", (key,))
+
+
+def time_sizes(args, log_dir: Path, sizes: list[tuple[str, int]]) -> list[list[ScaleFigures]]:
+    """Each case at every size, the sizes taking turns (TURNS each), so that a slow spell of a
+    shared machine falls on both sides of a ratio rather than on one size's requests."""
     server_core, _ = split_cores()
-    results = []
-    with gunicorn(url, 1, log_dir, f"scale-{rows}", {}, cores=server_core) as server:
-        for name, paths in cases(url, rows):
-            time_get(server.port, paths[:3])  # warm the worker's caches and the pages
-            flush_app_statistics(url)
-            before = ticket_reads(url)
-            requested = [paths[index % len(paths)] for index in range(args.scale_reps)]
-            samples, _ = time_get(server.port, requested)
-            flush_app_statistics(url)
-            reads = (ticket_reads(url) - before) / len(requested)
-            results.append(ScaleFigures(name, rows, samples, reads))
+    results: list[list[ScaleFigures]] = [[] for _ in sizes]
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(gunicorn(url, 1, log_dir, f"scale-{rows}", {},
+                                                cores=server_core)) for url, rows in sizes]
+        size_cases = [cases(url, rows) for url, rows in sizes]
+        for index, (name, _) in enumerate(size_cases[0]):
+            paths = [own[index][1] for own in size_cases]
+            before = []
+            for (url, _), server, own in zip(sizes, servers, paths, strict=True):
+                time_get(server.port, own[:3])  # warm the worker's caches and the pages
+                flush_app_statistics(url)
+                before.append(ticket_reads(url))
+            samples = take_turns(args.scale_reps, servers, paths)
+            for size, ((url, rows), done) in enumerate(zip(sizes, samples, strict=True)):
+                flush_app_statistics(url)
+                reads = (ticket_reads(url) - before[size]) / len(done)
+                results[size].append(ScaleFigures(name, rows, done, reads))
     return results
+
+
+TURNS = 5
+
+
+def take_turns(reps: int, servers: list, paths: list[list[str]]) -> list[list[float]]:
+    """`reps` timed requests per server, in TURNS rounds of the servers in turn."""
+    samples: list[list[float]] = [[] for _ in servers]
+    for turn in range(TURNS):
+        count = reps // TURNS + (turn < reps % TURNS)
+        for size, (server, own) in enumerate(zip(servers, paths, strict=True)):
+            start = len(samples[size])
+            requested = [own[(start + offset) % len(own)] for offset in range(count)]
+            samples[size] += time_get(server.port, requested)[0] if requested else []
+    return samples
 
 
 def run_scale(args, url: str, log_dir: Path) -> tuple[list[ScaleFigures], list[ScaleFigures],
                                                       list[float]]:
     _, other_cores = split_cores()
-    timings, seconds = [], []
-    with postgres_pinned(url, other_cores):
-        for rows in (args.small_rows, args.large_rows):
+    seconds = []
+    with scratch_database(args.database_url) as large_url, postgres_pinned(url, other_cores):
+        copy_api_keys(url, large_url)
+        sizes = [(url, args.small_rows), (large_url, args.large_rows)]
+        for target, rows in sizes:
             print(f"scale: seeding {rows:,} tickets ...", flush=True)
             began = time.monotonic()
-            seed(url, rows)
+            seed(target, rows)
             seconds.append(time.monotonic() - began)
-            print(f"scale: timing at {rows:,} tickets ...", flush=True)
-            timings.append(time_size(args, url, log_dir, rows))
-    return timings[0], timings[1], seconds
+        print("scale: timing both sizes, taking turns ...", flush=True)
+        small, large = time_sizes(args, log_dir, sizes)
+    return small, large, seconds
