@@ -71,15 +71,14 @@ def client_network(address: str | None) -> str:
     return str(ip)
 
 
-def credential_actor():
-    """The request's actor when it came with a valid credential (not the anonymous role)."""
-    actor = g.get("actor")
-    return actor if actor is not None and actor.type != "anonymous" else None
+def has_credential(actor: Actor | None) -> bool:
+    """Whether the caller came with a valid credential (not let in by the anonymous role)."""
+    return actor is not None and actor.type != "anonymous"
 
 
 def caller_key(actor: Actor | None, remote_addr: str | None) -> str:
     """What a caller's hits are counted under; `actor` None: a refused credential."""
-    if actor is not None and actor.type != "anonymous":
+    if has_credential(actor):
         return f"credential:{actor.scope}"
     # Let in by AUTH_ANONYMOUS_ROLE ("anonymous") or refused ("address"): per client address.
     kind = "anonymous" if actor is not None else "address"
@@ -143,7 +142,7 @@ class RateLimiter:
 
 
 def too_many_requests(window: Window):
-    LIMITED.labels("credential" if credential_actor() else "address").inc()
+    LIMITED.labels("credential" if has_credential(g.get("actor")) else "address").inc()
     message = f"Too many requests: the limit is {window.limit}, try again later"
     return error_body(429, message), 429
 
