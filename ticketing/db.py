@@ -203,7 +203,7 @@ class Database:
                 session is not None and session.in_transaction()):
             yield self.session
             return
-        with self.state.autocommit_engine.connect() as connection:
+        with self.state.reader() as connection:
             yield connection
 
     @staticmethod
