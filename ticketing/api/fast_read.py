@@ -116,7 +116,7 @@ class FastTicketRead:
                    (REQUEST_ID_HEADER, request_id),
                    *(cors_headers(self.cors, environ, "GET") if self.cors else ())]
         start_response(STATUS_LINES[status], headers)
-        observe_request("GET", self.endpoint, status, started, self.database.engines)
+        observe_request("GET", self.endpoint, status, started, self.database)
         log_request(request_id, environ, status, started)
         return [body]
 

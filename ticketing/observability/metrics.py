@@ -64,17 +64,18 @@ def _observe(response):
     rule = request.url_rule
     # g.request_started: set by the request log's before_request hook (observability/logs.py).
     observe_request(request.method, rule.rule if rule else "unmatched", response.status_code,
-                    g.get("request_started", 0), current_app.extensions["db"].engines)
+                    g.get("request_started", 0), current_app.extensions["db"])
     return response
 
 
 def observe_request(method: str, endpoint: str, status: int, started: float,
-                    engines: list) -> None:
-    """Count an answered request and its time since perf_counter `started`; sample the pools."""
+                    database) -> None:
+    """Count an answered request and its time since perf_counter `started`; now and then,
+    sample the pools of `database` (the app's DatabaseState)."""
     requests, latency = _metrics_for(method, endpoint, status)
     requests.inc()
     latency.observe(time.perf_counter() - started)
-    _observe_pool(engines)
+    _observe_pool(database)
 
 
 # This process's last pool figures: a gauge is written (a file write in multiprocess mode)
@@ -87,13 +88,13 @@ POOL_SAMPLE_INTERVAL = 0.1
 _next_pool_sample = 0.0
 
 
-def _observe_pool(engines: list, force: bool = False) -> None:
+def _observe_pool(database, force: bool = False) -> None:
     global _next_pool_sample
     now = time.monotonic()
     if not force and now < _next_pool_sample:
         return
     _next_pool_sample = now + POOL_SAMPLE_INTERVAL
-    pools = [engine.pool for engine in engines]
+    pools = [engine.pool for engine in database.engines]
     checked_out = sum(pool.checkedout() for pool in pools)
     for state, count in (("checked_out", checked_out),
                          ("idle", sum(pool.checkedin() for pool in pools))):
@@ -130,7 +131,7 @@ def metrics_view() -> Response:
         _observe_backlog()
     except Exception:  # the database being down must not hide the other metrics
         current_app.logger.warning("metrics: realtime backlog unavailable", exc_info=True)
-    _observe_pool(current_app.extensions["db"].engines, force=True)
+    _observe_pool(current_app.extensions["db"], force=True)
     # content_type, not mimetype: CONTENT_TYPE_LATEST has its charset, Flask would add another.
     return Response(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 
