@@ -1,6 +1,7 @@
 """Fixtures: one migrated scratch database per run, one rolled-back transaction per test."""
 
 import contextlib
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -216,6 +217,19 @@ def make_app(app, database_url):  # `app` has migrated the database and issued K
         made_app.extensions["realtime"].stop()
         made_app.extensions["realtime"].publisher.close()
         made_app.extensions["db"].dispose()
+
+
+@pytest.fixture
+def limited_app(make_app):
+    """Make apps with rate limits on: 5 a minute per credential, 3 per address without one,
+    counted in process under keys of their own."""
+    def make(**settings):
+        return make_app(**{"RATE_LIMITS_ENABLED": True, "RATE_LIMIT_DEFAULT": "5 per minute",
+                           "RATE_LIMIT_ANONYMOUS": "3 per minute",
+                           "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+                           "REDIS_URL": None, **settings})
+
+    return make
 
 
 @pytest.fixture

@@ -147,15 +147,6 @@ def committed_ticket(committing_app):
     return response.json["data"]
 
 
-@pytest.fixture
-def limited(committing_app):
-    def make(**settings):
-        return committing_app(**{"RATE_LIMITS_ENABLED": True, "RATE_LIMIT_DEFAULT": "5 per minute",
-                                 "RATE_LIMIT_KEY_PREFIX": f"fast-{uuid.uuid4().hex}", **settings})
-
-    return make
-
-
 def flask_never_reads(monkeypatch):
     """The fast path read the ticket; the Flask view must not read it again."""
     def read_again(*_args):
@@ -164,9 +155,9 @@ def flask_never_reads(monkeypatch):
     monkeypatch.setattr(ticket_service, "read_ticket", read_again)
 
 
-def test_each_request_is_counted_once_whichever_path_answers(limited, committed_ticket,
+def test_each_request_is_counted_once_whichever_path_answers(limited_app, committed_ticket,
                                                              monkeypatch):
-    app = limited()
+    app = limited_app()
     client = app.test_client()
     client.get("/api/tickets")  # caches the credential; 4 left
     flask_never_reads(monkeypatch)
@@ -184,9 +175,9 @@ def test_each_request_is_counted_once_whichever_path_answers(limited, committed_
 
 
 @pytest.mark.parametrize("conditional", [False, True])
-def test_fast_and_flask_answers_match_with_rate_limits_on(limited, committed_ticket,
+def test_fast_and_flask_answers_match_with_rate_limits_on(limited_app, committed_ticket,
                                                           conditional):
-    app = limited(RATE_LIMIT_DEFAULT="100 per minute")
+    app = limited_app(RATE_LIMIT_DEFAULT="100 per minute")
     path = f"/api/tickets/{committed_ticket['id']}"
     app.test_client().get("/api/tickets")
     headers = {**REQUEST["headers"], **(
@@ -200,10 +191,10 @@ def test_fast_and_flask_answers_match_with_rate_limits_on(limited, committed_tic
         pair for pair in slow if pair[0] != "RateLimit-Remaining"]
 
 
-def test_a_database_error_is_answered_by_flask_in_the_envelope(limited, committed_ticket,
+def test_a_database_error_is_answered_by_flask_in_the_envelope(limited_app, committed_ticket,
                                                                database_url, caplog,
                                                                monkeypatch):
-    app = limited(DB_STATEMENT_TIMEOUT_MS=200)
+    app = limited_app(DB_STATEMENT_TIMEOUT_MS=200)
     client = app.test_client()
     client.get("/api/tickets")
     flask_never_reads(monkeypatch)

@@ -22,17 +22,6 @@ from .serving import Gunicorn, free_port, wait_until
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture
-def limited_app(make_app):
-    def make(**settings):
-        return make_app(**{"RATE_LIMITS_ENABLED": True, "RATE_LIMIT_DEFAULT": "5 per minute",
-                           "RATE_LIMIT_ANONYMOUS": "3 per minute",
-                           "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
-                           "REDIS_URL": None, **settings})
-
-    return make
-
-
 def anonymous(app):
     return app.test_client(credential=None)
 
