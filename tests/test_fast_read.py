@@ -1,54 +1,18 @@
-"""GET /api/tickets/<id> below Flask (ticketing/api/fast_read.py): it answers exactly as the
+"""GET /api/tickets/<id> below Flask (ticketing/api/fast_path.py): it answers exactly as the
 Flask view does, counts each request once, and hands Flask everything else."""
 
-import contextlib
 import logging
-import threading
 import uuid
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import create_engine, text
 
-from ticketing.api.fast_read import FastTicketRead
 from ticketing.auth import Role
-from ticketing.auth.limits import COUNTED_WINDOW
 from ticketing.services import tickets as ticket_service
 
+from .fastpath import answer, flask_calls, flask_only, tickets_locked
+
 REQUEST = {"headers": {"X-Request-ID": "fast-read-test", "User-Agent": "tests/1.0"}}
-
-
-@contextlib.contextmanager
-def flask_calls(app):
-    """What reached Flask: (method, path, the window the fast path counted or None) each."""
-    fast: FastTicketRead = app.wsgi_app
-    inner, seen = fast.flask_wsgi, []
-
-    def recording(environ, start_response):
-        seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"],
-                     environ.get(COUNTED_WINDOW)))
-        return inner(environ, start_response)
-
-    fast.flask_wsgi = recording
-    try:
-        yield seen
-    finally:
-        fast.flask_wsgi = inner
-
-
-@contextlib.contextmanager
-def flask_only(app):
-    """The app without its fast path: how Flask alone answers."""
-    fast = app.wsgi_app
-    app.wsgi_app = fast.flask_wsgi
-    try:
-        yield
-    finally:
-        app.wsgi_app = fast
-
-
-def answer(response) -> tuple:
-    return response.status, response.headers.to_wsgi_list(), response.get_data()
 
 
 def both_answers(app, path: str, client=None, **kwargs) -> tuple[tuple, tuple]:
@@ -198,25 +162,8 @@ def test_a_database_error_is_answered_by_flask_in_the_envelope(limited_app, comm
     client = app.test_client()
     client.get("/api/tickets")
     flask_never_reads(monkeypatch)
-    locked, release = threading.Event(), threading.Event()
-
-    def lock_the_table():
-        engine = create_engine(database_url)
-        with engine.begin() as connection:
-            connection.execute(text("LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE"))
-            locked.set()
-            release.wait(10)
-        engine.dispose()
-
-    blocker = threading.Thread(target=lock_the_table)
-    blocker.start()
-    try:
-        locked.wait(10)
-        with flask_calls(app) as seen, caplog.at_level(logging.INFO):
-            response = client.get(f"/api/tickets/{committed_ticket['id']}")
-    finally:
-        release.set()
-        blocker.join()
+    with tickets_locked(database_url), flask_calls(app) as seen, caplog.at_level(logging.INFO):
+        response = client.get(f"/api/tickets/{committed_ticket['id']}")
     assert response.status_code == 503
     assert response.json["message"] == "The database took too long to answer"
     assert response.headers["RateLimit-Remaining"] == "3"  # counted once

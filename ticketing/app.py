@@ -4,7 +4,7 @@ import inspect
 
 from flask import Flask
 
-from .api import fast_read, init_api
+from .api import fast_path, fast_tickets, init_api
 from .api.docs import SETTINGS as DOCS_SETTINGS
 from .auth import init_auth
 from .auth.limits import init_rate_limits
@@ -71,7 +71,8 @@ def create_app(config: Config | None = None) -> Flask:
     init_rate_limits(app)  # after authentication: the limits are keyed on the credential
     register_error_handlers(app)
     init_api(app)
-    fast_read.install(app)  # after the API: it takes its route from the Flask app's URL map
+    # After the API: the fast path takes its routes from the Flask app's URL map.
+    fast_path.install(app, fast_tickets.routes(app))
     register_cli(app)
     refuse_async_callables(app)
     return app

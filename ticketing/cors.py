@@ -30,6 +30,6 @@ def cors_options(app: Flask):
 
 def cors_headers(options, environ: dict, method: str) -> list[tuple[str, str]]:
     """The headers flask-cors adds to the answer of this request: for a request answered
-    below Flask (api/fast_read.py), the same computation its after_request hook makes."""
+    below Flask (api/fast_path.py), the same computation its after_request hook makes."""
     found = get_cors_headers(options, EnvironHeaders(environ), method)
     return [(name, str(value)) for name, value in found.items()]

@@ -153,7 +153,7 @@ class DatabaseState:
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Session | Connection]:
-        """Database.reader for code that runs outside Flask's request (api/fast_read.py): an
+        """Database.reader for code that runs outside Flask's request (api/fast_path.py): an
         autocommit connection, or else a session of its own, closed at the end."""
         if self.reads_outside_transactions:
             with self.autocommit_engine.connect() as connection:

@@ -3,6 +3,7 @@
 import functools
 import json
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -122,11 +123,12 @@ def documents_errors(blp, *statuses: int):
     return decorate
 
 
-def retry_transient_failure(view):
+def retry_transient_failure(view, rollback: Callable[[], None] | None = None):
     """Run the view once more after a deadlock or serialization failure.
 
     PostgreSQL aborted the whole transaction before it took effect, and side effects (events
-    to publish) only happen after a commit, so the second run starts from a clean slate.
+    to publish) only happen after a commit, so the second run starts from a clean slate once
+    `rollback` (by default: the request session's) has run.
     """
 
     @functools.wraps(view)
@@ -137,7 +139,7 @@ def retry_transient_failure(view):
             if not is_retryable(error):
                 raise
             log.warning("retrying the request once after SQLSTATE %s", sqlstate(error))
-            db.session.rollback()
+            (rollback or db.session.rollback)()
         return view(*args, **kwargs)
 
     return run

@@ -47,17 +47,24 @@ def is_current(if_none_match: str | None, resource) -> bool:
 
 
 def check_if_match(resource, label: str) -> None:
-    """Refuse a write based on an outdated read; call with the row locked.
+    """Refuse a write based on an outdated read (the request's If-Match); call with the row
+    locked."""
+    require_match(resource, label, request.headers.get("If-Match"),
+                  current_app.config["REQUIRE_IF_MATCH"])
+
+
+def require_match(resource, label: str, if_match: str | None, required: bool) -> None:
+    """check_if_match for an If-Match header's value (None: no header), also outside Flask.
 
     RFC 9110 compares If-Match strongly: weak tags (W/"...") never match.
     """
-    if "If-Match" not in request.headers:
-        if current_app.config["REQUIRE_IF_MATCH"]:
+    if if_match is None:
+        if required:
             raise PreconditionRequired(
                 f"Send If-Match with the ETag of the {label.lower()} you read",
                 {"If-Match": ["Required for writes on this server."]})
         return
-    if request.if_match.contains(etag_value(resource)):  # also true for "*"
+    if parse_etags(if_match).contains(etag_value(resource)):  # also true for "*"
         return
     raise PreconditionFailed(
         f"{label} has changed since you read it: it is now at version {resource.version}",

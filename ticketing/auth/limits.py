@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 LIMITED = Counter("rate_limited_requests_total", "API requests refused with 429", ["caller"])
 
-# The environ key under which api/fast_read.py hands Flask a request it has already counted.
+# The environ key under which api/fast_path.py hands Flask a request it has already counted.
 COUNTED_WINDOW = "ticketing.rate_limit_window"
 
 # Routes outside the API prefix are never limited; with an empty API_PREFIX these stay free.

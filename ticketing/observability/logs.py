@@ -13,7 +13,7 @@ from ..logformat import JsonFormatter, TextFormatter
 log = logging.getLogger("ticketing.request")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-# The environ key with the perf_counter time at which api/fast_read.py began a request it then
+# The environ key with the perf_counter time at which api/fast_path.py began a request it then
 # handed to Flask, so that the logged duration covers the whole request.
 REQUEST_STARTED = "ticketing.request_started"
 # Accept ids from clients and proxies only when harmless in logs and headers.
@@ -72,7 +72,7 @@ def request_id_for(incoming: str | None) -> str:
 def _start_request() -> None:
     environ = request.environ
     g.request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
-    # Set when api/fast_read.py began the request and handed it over.
+    # Set when api/fast_path.py began the request and handed it over.
     g.request_started = environ.get(REQUEST_STARTED) or time.perf_counter()
 
 
