@@ -29,6 +29,16 @@ def test_malformed_json_is_400(client):
                     "errors": {"body": ["Invalid JSON body."]}}
 
 
+@pytest.mark.parametrize("path", ["/api/tickets", "/api/agents", "/api/events"])
+def test_a_query_string_that_is_not_utf8_is_400(client, path):
+    # Raw, as a server hands it over: the \xe9 byte of Latin-1, not percent-encoded UTF-8.
+    response = client.get(path, environ_overrides={"QUERY_STRING": "q=caf\xe9"})
+    assert response.status_code == 400
+    assert response.json == {"status": False, "message": "The query string is not valid UTF-8",
+                             "errors": {"query": [
+                                 "Percent-encode the UTF-8 bytes of each character."]}}
+
+
 def test_json_that_is_not_an_object_is_422(client):
     response = client.post("/api/tickets", json=["title"])
     assert_envelope(response, 422)

@@ -2,7 +2,9 @@
 
 import inspect
 
-from flask import Flask
+from flask import Flask, Request
+from werkzeug.exceptions import BadRequest
+from werkzeug.utils import cached_property
 
 from .api import fast_path, fast_tickets, init_api
 from .api.docs import SETTINGS as DOCS_SETTINGS
@@ -17,6 +19,21 @@ from .observability import init_observability
 from .realtime import realtime
 
 
+class TicketingRequest(Request):
+    """A query string that is not UTF-8 is the client's error (400), not a server one."""
+
+    @cached_property
+    def args(self):
+        try:
+            return super().args
+        except UnicodeDecodeError as error:
+            refusal = BadRequest()
+            refusal.data = {"message": "The query string is not valid UTF-8",
+                            "errors": {"query": ["Percent-encode the UTF-8 bytes of each "
+                                                 "character."]}}
+            raise refusal from error
+
+
 class TicketingFlask(Flask):
     """Flask, minus a check every view and hook pays for on every request.
 
@@ -24,6 +41,8 @@ class TicketingFlask(Flask):
     wrapper before calling it (about 16 times a request, 5% of a GET by id). Nothing here is
     async, and `create_app` refuses an async view or hook, so each is called as it is.
     """
+
+    request_class = TicketingRequest
 
     def ensure_sync(self, func):
         return func
