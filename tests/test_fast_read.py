@@ -3,6 +3,7 @@ Flask view does, counts each request once, and hands Flask everything else."""
 
 import logging
 import uuid
+from urllib.parse import quote
 
 import pytest
 from prometheus_client import REGISTRY
@@ -84,6 +85,43 @@ def test_the_log_line_and_metrics_are_the_flask_paths(app, ticket, caplog):
     assert [getattr(fast, name) for name in fields] == [
         "fast-read-test", "GET", path, 200, "127.0.0.1", "tests/1.0"]
     assert fast.getMessage().startswith(f"GET {path} 200 ") and fast.duration_ms > 0
+
+
+LIST_QUERIES = [
+    "", "status=open&priority=high&per_page=20", "status=open,closed", "status=open&status=closed",
+    "q=printer", "q=%20printer%20", "sort=-priority", "page=2&per_page=1", "tags=vip",
+    "tags=vip&tags=printer", "tags_any=vip,nothing", "assigned_to=none",
+    "requester_email=A%40X.IO", "created_after=2020-01-01T00:00:00%2B02:00", "has_public_reply=0",
+    "per_page=1&sort=created_at", "q=%FF"]
+
+
+@pytest.mark.parametrize("query", LIST_QUERIES)
+def test_a_list_page_is_answered_below_flask_byte_for_byte_as_flask_answers(app, ticket, query):
+    fast, slow = both_answers(app, f"/api/tickets?{query}", **REQUEST)
+    assert fast == slow and fast[0] == "200 OK"
+
+
+def test_a_list_page_by_cursor_is_answered_alike(app, make_ticket, ticket):
+    for _ in range(3):
+        make_ticket()
+    first = app.test_client().get("/api/tickets?per_page=2").json
+    cursor = quote(first["data"]["pagination"]["next_cursor"])
+    fast, slow = both_answers(app, f"/api/tickets?per_page=2&cursor={cursor}", **REQUEST)
+    assert fast == slow and fast[0] == "200 OK" and b'"records":[{' in fast[2]
+
+
+@pytest.mark.parametrize("query", [
+    "per_page=0", "per_page=x", "colour=red", "status=gone", "q=", "sort=-colour",
+    "created_after=2030-01-01&created_before=2020-01-01", "cursor=nonsense", "q=caf\xe9"])
+def test_a_list_query_flask_must_refuse_goes_to_flask(app, ticket, query):
+    # The raw query string, as a server hands it over: "q=caf\xe9" is not UTF-8.
+    raw = {"environ_overrides": {"QUERY_STRING": query}}
+    with flask_calls(app) as seen:
+        response = app.test_client().get("/api/tickets", **raw)
+    with flask_only(app):
+        alone = app.test_client().get("/api/tickets", **raw)
+    assert (response.status_code, response.json) == (alone.status_code, alone.json)
+    assert seen == [("GET", "/api/tickets", None)]
 
 
 @pytest.mark.parametrize(("method", "suffix", "headers", "status"), [

@@ -63,16 +63,18 @@ class FastRoute(Protocol):
 class FastPath:
     """WSGI middleware in front of the Flask app (`app.wsgi_app`)."""
 
-    def __init__(self, app: Flask, flask_wsgi: WSGIApp, routes: Iterable[FastRoute]) -> None:
+    def __init__(self, app: Flask, flask_wsgi: WSGIApp, routes: list[FastRoute]) -> None:
         self.flask_wsgi = flask_wsgi
-        self.routes = {route.method: route for route in routes}
+        self.routes: dict[str, list[FastRoute]] = {}
+        for route in routes:
+            self.routes.setdefault(route.method, []).append(route)
+        # The metrics label the Flask path gives each route: its URL rule.
+        self.labels = {route: next(app.url_map.iter_rules(route.endpoint)).rule
+                       for route in routes}
         # A deadlock or serialization failure is retried once, as the Flask views are; each
         # answer's transaction is its own, already rolled back when the failure comes out.
-        self.answers = {route.method: retry_transient_failure(route.answer, rollback=_nothing)
-                        for route in self.routes.values()}
-        # The metrics label the Flask path gives each route: its URL rule.
-        self.labels = {route.method: next(app.url_map.iter_rules(route.endpoint)).rule
-                       for route in self.routes.values()}
+        self.answers = {route: retry_transient_failure(route.answer, rollback=_nothing)
+                        for route in routes}
         self.credentials = app.extensions["auth"]
         self.limiter = app.extensions.get("rate_limiter")
         self.database = app.extensions["db"]
@@ -81,8 +83,7 @@ class FastPath:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
-        route = self.routes.get(environ["REQUEST_METHOD"])
-        plain = route.plain_request(environ) if route is not None else None
+        route, plain = self.plain_request(environ)
         actor = self.known_caller(environ, route.permission) if plain is not None else None
         if actor is None:
             return self.flask_wsgi(environ, start_response)
@@ -91,7 +92,7 @@ class FastPath:
         answer = failure = None
         if window is None or not window.exceeded:
             try:
-                answer = self.answers[route.method](environ, plain, actor)
+                answer = self.answers[route](environ, plain, actor)
             except Exception as error:  # NotFound, a refused write, a database error
                 failure = error
         if answer is None:
@@ -104,10 +105,17 @@ class FastPath:
                     (REQUEST_ID_HEADER, request_id),
                     *(cors_headers(self.cors, environ, route.method) if self.cors else ())]
         start_response(STATUS_LINES[status], headers)
-        observe_request(route.method, self.labels[route.method], status, started,
-                        self.database)
+        observe_request(route.method, self.labels[route], status, started, self.database)
         log_request(request_id, environ, status, started)
         return [body]
+
+    def plain_request(self, environ: dict) -> tuple[FastRoute | None, Any | None]:
+        """The route that answers this request and what it needs, when it is plain."""
+        for route in self.routes.get(environ["REQUEST_METHOD"], ()):
+            plain = route.plain_request(environ)
+            if plain is not None:
+                return route, plain
+        return None, None
 
     def known_caller(self, environ: dict, permission: Permission) -> Actor | None:
         """The caller, when it is known without a lookup and has `permission`; else None."""
@@ -169,7 +177,7 @@ def raise_failure() -> None:
         raise failure
 
 
-def install(app: Flask, routes: Iterable[FastRoute]) -> None:
+def install(app: Flask, routes: list[FastRoute]) -> None:
     """Put the fast path in front of the app's Flask request handling (after init_api, and
     after the authentication and rate limit hooks: a failure is raised after them)."""
     app.wsgi_app = FastPath(app, app.wsgi_app, routes)

@@ -1,8 +1,9 @@
 """GET, POST and PATCH of tickets as the fast path (api/fast_path.py) answers them.
 
 Each does what its Flask view in api/tickets.py does, with the same services, serializer,
-messages and ETags: a read of one ticket (200, or 304 for a current If-None-Match), a ticket
-created (201 with its Location) and a ticket changed (If-Match checked under the row lock).
+messages and ETags: a read of one ticket (200, or 304 for a current If-None-Match), a page of
+the list (its query string validated by the view's schema), a ticket created (201 with its
+Location) and a ticket changed (If-Match checked under the row lock).
 Only a POST without an Idempotency-Key is plain: a key's claim, replay and refusals stay
 with the view's `@idempotent`.
 """
@@ -11,22 +12,25 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask
-from marshmallow import Schema, ValidationError
+from marshmallow import RAISE, Schema, ValidationError
 from sqlalchemy.orm import Session
+from webargs.multidictproxy import MultiDictProxy
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import MapAdapter
 from werkzeug.urls import iri_to_uri
 
 from ..auth import Actor, Permission
-from ..schemas.ticket import TicketCreateSchema, TicketUpdateSchema
+from ..schemas.ticket import TicketCreateSchema, TicketQuerySchema, TicketUpdateSchema
 from ..serialize import ticket_data
 from ..services.common import parse_id
 from ..services.tickets import create_ticket, read_ticket
-from .common import json_bytes, ok, shared_schema
+from .common import Parser, json_bytes, ok, shared_schema
 from .etags import etag_header, is_current
 from .fast_path import FastRoute, Headers, entity_headers, json_body
-from .tickets import CREATED, FETCHED, UPDATED, update_ticket
+from .tickets import CREATED, FETCHED, UPDATED, tickets_page, update_ticket
 
 TICKETS, TICKET = "tickets.Tickets", "tickets.TicketById"
 
@@ -50,6 +54,25 @@ class TicketRead:
             return 304, b"", etag  # no body, nor its headers
         body = json_bytes(ok(FETCHED, ticket_data(ticket)))
         return 200, body, [*etag, *entity_headers(body)]
+
+
+class TicketList:
+    method, permission, endpoint = "GET", Permission.READ, TICKETS
+
+    def __init__(self, app: Flask) -> None:
+        self.database = app.extensions["db"]
+        self.path = next(app.url_map.iter_rules(TICKETS)).rule
+        self.schema = shared_schema(TicketQuerySchema)
+
+    def plain_request(self, environ: dict) -> dict | None:
+        if environ.get("PATH_INFO") != self.path:
+            return None
+        return validated(self.schema, query_arguments(environ, self.schema), unknown=RAISE)
+
+    def answer(self, environ: dict, args: dict, _actor: Actor) -> tuple[int, bytes, Headers]:
+        with self.database.reader() as reader:
+            body = json_bytes(tickets_page(reader, args))
+        return 200, body, entity_headers(body)
 
 
 class TicketCreate:
@@ -110,7 +133,7 @@ class TicketUpdate:
 
 
 def routes(app: Flask) -> list[FastRoute]:
-    return [TicketRead(app), TicketCreate(app), TicketUpdate(app)]
+    return [TicketRead(app), TicketList(app), TicketCreate(app), TicketUpdate(app)]
 
 
 def ticket_path_prefix(app: Flask) -> str:
@@ -128,14 +151,27 @@ def ticket_id_in(environ: dict, path_prefix: str) -> uuid.UUID | None:
     return parse_id(segment) if segment and "/" not in segment else None
 
 
-def validated(schema: Schema, document: Any) -> dict | None:
+def validated(schema: Schema, document: Any, **load_options) -> dict | None:
     """The document loaded by the view's own schema; None when invalid (Flask then says why)."""
     if document is None:
         return None
     try:
-        return schema.load(document)
+        return schema.load(document, **load_options)
     except ValidationError:
         return None
+
+
+def query_arguments(environ: dict, schema: Schema) -> MultiDictProxy | None:
+    """The query string as webargs hands it to the list view's schema: parsed as werkzeug's
+    `request.args` is, in the proxy that gives list fields all their values. None when it is
+    not UTF-8 (Flask judges it)."""
+    try:
+        query = environ.get("QUERY_STRING", "").encode("latin-1").decode()
+    except UnicodeError:
+        return None
+    args = ImmutableMultiDict(parse_qsl(query, keep_blank_values=True,
+                                        errors="werkzeug.url_quote"))
+    return MultiDictProxy(args, schema, known_multi_fields=tuple(Parser.KNOWN_MULTI_FIELDS))
 
 
 def url_adapter(app: Flask, environ: dict) -> MapAdapter | None:

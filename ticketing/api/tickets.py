@@ -2,6 +2,7 @@
 
 from flask import current_app, request, url_for
 from flask.views import MethodView
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..auth import Actor, Permission, current_actor, requires
@@ -30,6 +31,7 @@ from .etags import (
 
 # The views' messages, which api/fast_tickets.py answers with too.
 FETCHED = "Ticket has been fetched."
+LISTED = "Tickets have been fetched."
 CREATED = "Ticket has been created."
 UPDATED = "Ticket has been updated."
 
@@ -49,9 +51,8 @@ class Tickets(MethodView):
         Filter, search, sort and paginate (page numbers or cursors).
         """
         with db.reader() as reader:
-            records, pagination = service.list_tickets(reader, args)
-        return json_response(page("Tickets have been fetched.",
-                                  [ticket_data(record) for record in records], pagination))
+            body = tickets_page(reader, args)
+        return json_response(body)
 
     @requires(Permission.WRITE_TICKETS)
     @idempotent
@@ -106,6 +107,13 @@ class TicketById(MethodView):
         service.delete_ticket(db.session, ticket, current_actor())
         db.session.commit()
         return ok("Ticket has been deleted.")
+
+
+def tickets_page(reader: Session | Connection, args: dict) -> dict:
+    """A list's envelope, by either path: the page of tickets `args` (validated by
+    TicketQuerySchema) asks for, and its pagination."""
+    records, pagination = service.list_tickets(reader, args)
+    return page(LISTED, [ticket_data(record) for record in records], pagination)
 
 
 def update_ticket(session: Session, ticket_id, values: dict, actor: Actor, if_match: str | None,
