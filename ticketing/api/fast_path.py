@@ -70,8 +70,7 @@ class FastPath:
         for route in routes:
             self.routes.setdefault(route.method, []).append(route)
         # The metrics label the Flask path gives each route: its URL rule.
-        self.labels = {route: next(app.url_map.iter_rules(route.endpoint)).rule
-                       for route in routes}
+        self.labels = {route: url_rule(app, route.endpoint) for route in routes}
         # A deadlock or serialization failure is retried once, as the Flask views are; each
         # answer's transaction is its own, already rolled back when the failure comes out.
         self.answers = {route: retry_transient_failure(route.answer, rollback=_nothing)
@@ -131,6 +130,11 @@ class FastPath:
         else:
             actor = None
         return actor if actor is not None and actor.can(permission) else None
+
+
+def url_rule(app: Flask, endpoint: str) -> str:
+    """The URL rule of a Flask endpoint ("/api/tickets/<ticket_id>")."""
+    return next(app.url_map.iter_rules(endpoint)).rule
 
 
 def _nothing() -> None:

@@ -29,7 +29,7 @@ from ..services.common import parse_id
 from ..services.tickets import create_ticket, read_ticket
 from .common import Parser, json_bytes, ok, shared_schema
 from .etags import etag_header, is_current
-from .fast_path import FastRoute, Headers, entity_headers, json_body
+from .fast_path import FastRoute, Headers, entity_headers, json_body, url_rule
 from .tickets import CREATED, FETCHED, UPDATED, tickets_page, update_ticket
 
 TICKETS, TICKET = "tickets.Tickets", "tickets.TicketById"
@@ -61,7 +61,7 @@ class TicketList:
 
     def __init__(self, app: Flask) -> None:
         self.database = app.extensions["db"]
-        self.path = next(app.url_map.iter_rules(TICKETS)).rule
+        self.path = url_rule(app, TICKETS)
         self.schema = shared_schema(TicketQuerySchema)
 
     def plain_request(self, environ: dict) -> dict | None:
@@ -80,7 +80,7 @@ class TicketCreate:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.path = next(app.url_map.iter_rules(TICKETS)).rule
+        self.path = url_rule(app, TICKETS)
         self.schema = shared_schema(TicketCreateSchema)
         self.max_length = app.config["MAX_CONTENT_LENGTH"]
 
@@ -137,7 +137,7 @@ def routes(app: Flask) -> list[FastRoute]:
 
 
 def ticket_path_prefix(app: Flask) -> str:
-    return next(app.url_map.iter_rules(TICKET)).rule.partition("<")[0]  # "/api/tickets/"
+    return url_rule(app, TICKET).partition("<")[0]  # "/api/tickets/"
 
 
 def ticket_id_in(environ: dict, path_prefix: str) -> uuid.UUID | None:
