@@ -39,6 +39,17 @@ def flask_only(app):
         app.wsgi_app = fast
 
 
+def fast_then_flask(app, client, method: str, paths: tuple[str, str], **kwargs):
+    """The fast path's answer to the request on paths[0], and Flask's on paths[1]; the fast
+    one must not have reached Flask."""
+    with flask_calls(app) as seen:
+        fast = client.open(paths[0], method=method, **kwargs)
+    assert seen == [], "Flask answered a request the fast path should have"
+    with flask_only(app):
+        slow = client.open(paths[1], method=method, **kwargs)
+    return fast, slow
+
+
 def answer(response) -> tuple:
     return response.status, response.headers.to_wsgi_list(), response.get_data()
 

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from ticketing.auth import Role
 from ticketing.services import tickets as ticket_service
 
-from .fastpath import answer, flask_calls, flask_only, tickets_locked
+from .fastpath import answer, fast_then_flask, flask_calls, flask_only, tickets_locked
 
 REQUEST = {"headers": {"X-Request-ID": "fast-read-test", "User-Agent": "tests/1.0"}}
 
@@ -19,12 +19,7 @@ REQUEST = {"headers": {"X-Request-ID": "fast-read-test", "User-Agent": "tests/1.
 def both_answers(app, path: str, client=None, **kwargs) -> tuple[tuple, tuple]:
     """(the fast path's answer, Flask's answer) to the same request; the fast one must not
     have reached Flask."""
-    client = client or app.test_client()
-    with flask_calls(app) as seen:
-        fast = client.get(path, **kwargs)
-    assert seen == [], "Flask answered a request the fast path should have"
-    with flask_only(app):
-        slow = client.get(path, **kwargs)
+    fast, slow = fast_then_flask(app, client or app.test_client(), "GET", (path, path), **kwargs)
     return answer(fast), answer(slow)
 
 

@@ -18,7 +18,7 @@ from ticketing.auth import Role
 from ticketing.models import Event, Ticket
 from ticketing.services import tickets as ticket_service
 
-from .fastpath import answer, flask_calls, flask_only, tickets_locked
+from .fastpath import answer, fast_then_flask, flask_calls, flask_only, tickets_locked
 
 HEADERS = {"X-Request-ID": "fast-write-test", "User-Agent": "tests/1.0"}
 BODY = {"title": "Printer on fire", "description": "Third floor", "priority": "high",
@@ -44,17 +44,6 @@ def events_of(session, ticket_id: str) -> list[tuple]:
 
 def _blank(payload: dict, ticket_id: str) -> str:
     return TIMESTAMP.sub("<time>", str(payload).replace(ticket_id, "<id>"))
-
-
-def fast_then_flask(app, client, method: str, paths: tuple[str, str], **kwargs):
-    """The fast path's answer to the request on paths[0], and Flask's on paths[1]; the fast
-    one must not have reached Flask."""
-    with flask_calls(app) as seen:
-        fast = client.open(paths[0], method=method, **kwargs)
-    assert seen == [], "Flask answered a request the fast path should have"
-    with flask_only(app):
-        slow = client.open(paths[1], method=method, **kwargs)
-    return fast, slow
 
 
 @pytest.fixture
